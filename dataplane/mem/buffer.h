@@ -1,0 +1,28 @@
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+namespace pollmsgr {
+
+class BufferPool;
+
+// A fixed-capacity buffer from a BufferPool. The header lives in the pool element itself, right
+// before the data, so a buffer needs no other allocation and finds its owner in O(1).
+struct alignas(64) Buffer {
+  BufferPool* pool;    // owner: release() returns the buffer there
+  uint32_t capacity;   // bytes of data space
+  uint32_t length;     // bytes of valid data
+  uint32_t lkey;       // verbs registration key of the memory behind data(); 0 until registered
+  uint32_t user;       // free for the owner of the buffer (e.g. a ring slot or a work-request id)
+
+  uint8_t* data() { return reinterpret_cast<uint8_t*>(this + 1); }
+  const uint8_t* data() const { return reinterpret_cast<const uint8_t*>(this + 1); }
+  std::span<uint8_t> space() { return {data(), capacity}; }
+  std::span<const uint8_t> bytes() const { return {data(), length}; }
+
+  inline void release();
+};
+static_assert(sizeof(Buffer) == 64);
+
+}  // namespace pollmsgr

@@ -1,0 +1,67 @@
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dataplane/mem/buffer.h"
+
+struct rte_mempool;
+
+namespace pollmsgr {
+
+// A pool of equal-sized buffers in hugepage memory (an rte_mempool with per-lcore caches).
+// get() and put() take no locks, make no syscalls and never touch the heap. An empty pool
+// answers nullptr: the caller backs off (backpressure); it never aborts or falls back to malloc.
+class BufferPool {
+ public:
+  // Throws StartupError when the memory is not there, naming the fix.
+  BufferPool(const std::string& name, uint32_t buffer_size, uint32_t count);
+  ~BufferPool();
+  BufferPool(const BufferPool&) = delete;
+  BufferPool& operator=(const BufferPool&) = delete;
+
+  Buffer* get();
+  // Up to n buffers into out[]; all or nothing (returns false when fewer than n are free).
+  bool get_bulk(Buffer** out, unsigned n);
+  void put(Buffer* buffer);
+
+  uint32_t buffer_size() const { return buffer_size_; }
+  uint32_t count() const { return count_; }
+  unsigned available() const;  // free buffers, caches included
+
+  // Each virtually contiguous memory chunk behind the pool, once: what verbs registers.
+  void for_each_memory_chunk(const std::function<void(void* addr, size_t len)>& fn) const;
+  // Sets every buffer's lkey (after registration); buffers must all be in the pool.
+  void set_lkey(const std::function<uint32_t(const void* addr)>& lkey_of);
+
+ private:
+  rte_mempool* mempool_ = nullptr;
+  uint32_t buffer_size_;
+  uint32_t count_;
+};
+
+inline void Buffer::release() { pool->put(this); }
+
+// Size classes (e.g. 4 KiB, 64 KiB, 1 MiB): get(n) takes from the smallest class that fits.
+class PoolSet {
+ public:
+  struct SizeClass {
+    uint32_t buffer_size;
+    uint32_t count;
+  };
+  static std::vector<SizeClass> default_classes();
+
+  PoolSet(const std::string& name_prefix, const std::vector<SizeClass>& classes);
+
+  Buffer* get(size_t bytes);  // nullptr: no class fits, or that class is empty
+  size_t largest_buffer() const;
+  const std::vector<std::unique_ptr<BufferPool>>& pools() const { return pools_; }
+
+ private:
+  std::vector<std::unique_ptr<BufferPool>> pools_;  // ascending buffer size
+};
+
+}  // namespace pollmsgr
