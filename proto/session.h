@@ -1,0 +1,142 @@
+#pragma once
+// The msgr2 session state machine for both roles, without I/O: bytes in, frames and events out.
+//   banner -> HELLO -> AUTH_REQUEST / AUTH_DONE (method none) -> AUTH_SIGNATURE both ways
+//   -> CLIENT_IDENT / SERVER_IDENT -> ready: MESSAGE, ACK, KEEPALIVE2(_ACK), SESSION_RESET
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "proto/control_frames.h"
+#include "proto/errors.h"
+#include "proto/frame.h"
+#include "proto/message.h"
+
+namespace pollmsgr::proto {
+
+enum class Role : uint8_t { kClient, kServer };
+
+// Ceph Pacific's CEPH_FEATURES_ALL: what a Pacific peer expects a full client to support.
+inline constexpr uint64_t kDefaultFeatures = 0x3f01cfbdfffdffffull;
+
+// Where a session writes what it sends: reserve contiguous space, fill it, commit it. An empty
+// reservation means the transport has no room: the session faults with kTxOverflow.
+class FrameSink {
+ public:
+  virtual ~FrameSink() = default;
+  virtual std::span<uint8_t> reserve(size_t n) = 0;
+  virtual void commit(size_t n) = 0;
+};
+
+// A FrameSink into a growing vector (tests, tools, the handshake of simple clients).
+class VectorSink final : public FrameSink {
+ public:
+  std::span<uint8_t> reserve(size_t n) override;
+  void commit(size_t n) override;
+  std::vector<uint8_t> bytes;
+
+ private:
+  size_t reserved_at_ = 0;
+};
+
+class SessionHandler {
+ public:
+  virtual ~SessionHandler() = default;
+  virtual void on_ready() {}
+  // Spans valid only during the call: use or copy the payload before returning.
+  virtual void on_message(const MessageView& message) = 0;
+  virtual void on_keepalive_ack(Timestamp) {}
+  virtual void on_frame(const Frame&) {}  // every frame received, for tracing
+};
+
+struct SessionConfig {
+  Role role = Role::kClient;
+  EntityType my_type = EntityType::kClient;
+  EntityAddr my_addr;    // our address (client: type any, nonce; server: v2 bind address)
+  EntityAddr peer_addr;  // client: the server we connect to; server: the client as seen
+  uint64_t supported_features = kDefaultFeatures;
+  uint64_t required_features = kFeatureMsgAddr2;
+  std::vector<uint8_t> auth_payload;  // client: sent with AUTH_REQUEST (method none)
+  uint64_t global_id = 0;             // server: given to the client in AUTH_DONE
+  uint64_t global_seq = 1;
+  uint64_t cookie = 0;
+  bool lossy = false;
+  bool data_crc = true;  // check and send data-segment crcs (Ceph's ms_crc_data)
+  FrameLimits limits;
+};
+
+class Session {
+ public:
+  enum class State : uint8_t {
+    kBanner, kHello, kAuth, kAuthSignature, kIdent, kReady, kFault, kClosed
+  };
+
+  explicit Session(SessionConfig config);
+
+  // Sends our banner. Call once, first.
+  ProtoError start(FrameSink& out);
+  // Consumes received bytes: replies go to `out`, messages and events to `handler`.
+  // Returns the fault (also kept in fault()) or kOk.
+  ProtoError on_bytes(std::span<const uint8_t> in, FrameSink& out, SessionHandler& handler);
+
+  // Fills seq and ack_seq of `header` and encodes the message frame head into `out` (see
+  // encode_message_head). Only in state kReady.
+  Result<MessageFrameHead> encode_message(std::span<uint8_t> out, MsgHeader2 header,
+                                          std::span<const uint8_t> front,
+                                          std::span<const uint8_t> middle,
+                                          std::span<const uint8_t> data);
+  ProtoError send_keepalive(FrameSink& out, Timestamp stamp);
+  ProtoError send_ack(FrameSink& out);  // acknowledges everything received so far
+  ProtoError send_reset(FrameSink& out, bool full);
+  void close();
+
+  State state() const { return state_; }
+  bool ready() const { return state_ == State::kReady; }
+  ProtoError fault() const { return fault_; }
+  Role role() const { return config_.role; }
+
+  uint64_t out_seq() const { return out_seq_; }             // last message seq sent
+  uint64_t in_seq() const { return in_seq_; }               // last message seq received
+  uint64_t peer_acked_seq() const { return peer_acked_; }   // last of ours the peer has
+  bool ack_pending() const { return in_seq_ > acked_in_seq_; }
+  uint64_t peer_features() const { return peer_features_; }
+  uint64_t peer_global_id() const { return peer_global_id_; }
+  EntityType peer_type() const { return peer_type_; }
+  const EntityAddr& my_addr_as_seen() const { return my_addr_seen_; }
+  const EntityAddrVec& peer_addrs() const { return peer_addrs_; }
+  uint64_t frames_received() const { return frames_in_; }
+  uint64_t messages_received() const { return messages_in_; }
+  uint64_t bytes_received() const { return decoder_.stream_offset(); }
+
+ private:
+  ProtoError on_banner_bytes(std::span<const uint8_t>& in, FrameSink& out);
+  ProtoError on_frame(const Frame& f, FrameSink& out, SessionHandler& handler);
+  ProtoError on_ready_frame(const Frame& f, FrameSink& out, SessionHandler& handler);
+  template <class F>
+  ProtoError send(FrameSink& out, const F& frame);
+  ProtoError fail(ProtoError e);
+  bool features_ok(uint64_t peer_supported, uint64_t peer_required) const;
+
+  SessionConfig config_;
+  State state_ = State::kBanner;
+  ProtoError fault_ = ProtoError::kOk;
+  FrameDecoder decoder_;
+  std::array<uint8_t, 64> banner_{};
+  size_t banner_have_ = 0;
+
+  uint64_t out_seq_ = 0, in_seq_ = 0, peer_acked_ = 0, acked_in_seq_ = 0;
+  uint64_t peer_features_ = 0, peer_global_id_ = 0;
+  EntityType peer_type_{};
+  EntityAddr my_addr_seen_;
+  EntityAddrVec peer_addrs_;
+  uint64_t frames_in_ = 0, messages_in_ = 0;
+};
+
+const char* to_string(Session::State s);
+
+// The banner: "ceph v2\n", le16 payload length (16), le64 supported and required protocol
+// features (bit 0: revision 1 frames).
+inline constexpr size_t kBannerSize = 26;
+inline constexpr uint64_t kProtocolFeatureRevision1 = 1;
+size_t encode_banner(std::span<uint8_t, kBannerSize> out);
+
+}  // namespace pollmsgr::proto
