@@ -61,6 +61,18 @@ bool decode(std::span<const uint8_t> seg, AuthBadMethodFrame& f) {
   return r.ok();
 }
 
+// Frames made of one bufferlist.
+#define POLLMSGR_BLOB_FRAME(F)                                           \
+  void encode(WireWriter& w, const F& f) { w.blob(f.auth_payload); }   \
+  bool decode(std::span<const uint8_t> seg, F& f) {                   \
+    WireReader r(seg);                                                \
+    f.auth_payload = r.blob();                                        \
+    return r.ok();                                                    \
+  }
+POLLMSGR_BLOB_FRAME(AuthReplyMoreFrame)
+POLLMSGR_BLOB_FRAME(AuthRequestMoreFrame)
+#undef POLLMSGR_BLOB_FRAME
+
 void encode(WireWriter& w, const AuthDoneFrame& f) {
   w.u64(f.global_id);
   w.u32(f.con_mode);
@@ -171,6 +183,27 @@ bool decode(std::span<const uint8_t> seg, ReconnectFrame& f) {
 
 void encode(WireWriter&, const WaitFrame&) {}
 bool decode(std::span<const uint8_t>, WaitFrame&) { return true; }
+
+void encode(WireWriter& w, const CompressionRequestFrame& f) {
+  w.u8(f.is_compress ? 1 : 0);
+  encode_list(w, f.preferred_methods);
+}
+bool decode(std::span<const uint8_t> seg, CompressionRequestFrame& f) {
+  WireReader r(seg);
+  f.is_compress = r.u8() != 0;
+  f.preferred_methods = decode_list(r);
+  return r.ok();
+}
+void encode(WireWriter& w, const CompressionDoneFrame& f) {
+  w.u8(f.is_compress ? 1 : 0);
+  w.u32(f.method);
+}
+bool decode(std::span<const uint8_t> seg, CompressionDoneFrame& f) {
+  WireReader r(seg);
+  f.is_compress = r.u8() != 0;
+  f.method = r.u32();
+  return r.ok();
+}
 
 std::vector<uint8_t> auth_none_mon_payload(EntityType type, std::string_view name) {
   constexpr uint8_t kAuthModeMon = 10;

@@ -34,6 +34,14 @@ struct AuthBadMethodFrame {
   std::vector<uint32_t> allowed_methods;
   std::vector<uint32_t> allowed_modes;
 };
+struct AuthReplyMoreFrame {  // a further auth round, server to client (not used by auth none)
+  static constexpr Tag kTag = Tag::kAuthReplyMore;
+  std::span<const uint8_t> auth_payload;
+};
+struct AuthRequestMoreFrame {
+  static constexpr Tag kTag = Tag::kAuthRequestMore;
+  std::span<const uint8_t> auth_payload;
+};
 struct AuthDoneFrame {
   static constexpr Tag kTag = Tag::kAuthDone;
   uint64_t global_id = 0;
@@ -110,6 +118,16 @@ struct ReconnectOkFrame {
 struct WaitFrame {
   static constexpr Tag kTag = Tag::kWait;
 };
+struct CompressionRequestFrame {  // pollmsgr never compresses; decoded to answer "no"
+  static constexpr Tag kTag = Tag::kCompressionRequest;
+  bool is_compress = false;
+  std::vector<uint32_t> preferred_methods;
+};
+struct CompressionDoneFrame {
+  static constexpr Tag kTag = Tag::kCompressionDone;
+  bool is_compress = false;
+  uint32_t method = 0;
+};
 
 #define POLLMSGR_CONTROL_FRAME(F)                 \
   void encode(WireWriter& w, const F& f);         \
@@ -117,6 +135,8 @@ struct WaitFrame {
 POLLMSGR_CONTROL_FRAME(HelloFrame)
 POLLMSGR_CONTROL_FRAME(AuthRequestFrame)
 POLLMSGR_CONTROL_FRAME(AuthBadMethodFrame)
+POLLMSGR_CONTROL_FRAME(AuthReplyMoreFrame)
+POLLMSGR_CONTROL_FRAME(AuthRequestMoreFrame)
 POLLMSGR_CONTROL_FRAME(AuthDoneFrame)
 POLLMSGR_CONTROL_FRAME(AuthSignatureFrame)
 POLLMSGR_CONTROL_FRAME(ClientIdentFrame)
@@ -131,6 +151,8 @@ POLLMSGR_CONTROL_FRAME(RetryFrame)
 POLLMSGR_CONTROL_FRAME(RetryGlobalFrame)
 POLLMSGR_CONTROL_FRAME(ReconnectOkFrame)
 POLLMSGR_CONTROL_FRAME(WaitFrame)
+POLLMSGR_CONTROL_FRAME(CompressionRequestFrame)
+POLLMSGR_CONTROL_FRAME(CompressionDoneFrame)
 #undef POLLMSGR_CONTROL_FRAME
 
 // A whole control frame (preamble, payload, crc) into `out`; 0 when `out` is too small.

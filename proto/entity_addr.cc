@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
+#include <cstdio>
+
 namespace pollmsgr::proto {
 namespace {
 
@@ -24,13 +26,13 @@ EntityAddr EntityAddr::ipv4(uint32_t type, const char* dotted, uint16_t port, ui
 
 std::string EntityAddr::to_string() const {
   static const char* kTypes[] = {"-", "v1", "v2", "any"};
-  std::string s = type <= kAny ? kTypes[type] : "?";
-  char buf[INET6_ADDRSTRLEN] = "";
-  if (family == AF_INET || family == AF_INET6) inet_ntop(family, ip.data(), buf, sizeof(buf));
-  s += ":";
-  s += family == AF_INET6 ? "[" + std::string(buf) + "]" : std::string(buf);
-  s += ":" + std::to_string(port()) + "/" + std::to_string(nonce);
-  return s;
+  char ip_text[INET6_ADDRSTRLEN] = "";
+  if (family == AF_INET || family == AF_INET6) inet_ntop(family, ip.data(), ip_text, sizeof(ip_text));
+  const bool v6 = family == AF_INET6;
+  char out[96];
+  std::snprintf(out, sizeof(out), "%s:%s%s%s:%u/%u", type <= kAny ? kTypes[type] : "?",
+                v6 ? "[" : "", ip_text, v6 ? "]" : "", port(), nonce);
+  return out;
 }
 
 void encode(WireWriter& w, const EntityAddr& a) {

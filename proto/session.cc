@@ -9,7 +9,6 @@ namespace {
 constexpr char kBannerPrefix[] = "ceph v2\n";
 constexpr size_t kBannerPrefixSize = 8;
 constexpr size_t kBannerHeadSize = kBannerPrefixSize + 2;  // prefix + le16 length
-constexpr size_t kMaxBannerPayload = 64 - kBannerHeadSize;
 constexpr size_t kControlFrameReserve = 512;  // room for any control frame we send
 
 }  // namespace
@@ -103,27 +102,38 @@ ProtoError Session::on_bytes(std::span<const uint8_t> in, FrameSink& out,
   return state_ == State::kFault ? fault_ : ProtoError::kOk;
 }
 
+Result<Banner> decode_banner(std::span<const uint8_t> bytes) {
+  if (bytes.size() < kBannerHeadSize) return Banner{};
+  if (std::memcmp(bytes.data(), kBannerPrefix, kBannerPrefixSize) != 0)
+    return ProtoError::kBadBanner;
+  const size_t payload = load_le<uint16_t>(bytes.data() + kBannerPrefixSize);
+  if (payload < 16 || kBannerHeadSize + payload > kMaxBannerSize) return ProtoError::kBadBanner;
+  if (bytes.size() < kBannerHeadSize + payload) return Banner{};
+  Banner b;
+  b.supported = load_le<uint64_t>(bytes.data() + kBannerHeadSize);
+  b.required = load_le<uint64_t>(bytes.data() + kBannerHeadSize + 8);
+  b.size = kBannerHeadSize + payload;
+  if ((b.required & ~kProtocolFeatureRevision1) != 0 ||
+      (b.supported & kProtocolFeatureRevision1) == 0)
+    return ProtoError::kMissingFeatures;  // rev0 peers and unknown features: not spoken
+  return b;
+}
+
 ProtoError Session::on_banner_bytes(std::span<const uint8_t>& in, FrameSink& out) {
-  // Take the fixed head, then the payload whose length the head gives.
-  auto take = [&](size_t upto) {
-    const size_t n = std::min(in.size(), upto - banner_have_);
-    std::memcpy(banner_.data() + banner_have_, in.data(), n);
-    banner_have_ += n;
-    in = in.subspan(n);
-    return banner_have_ == upto;
-  };
-  if (banner_have_ < kBannerHeadSize && !take(kBannerHeadSize)) return ProtoError::kOk;
-  if (std::memcmp(banner_.data(), kBannerPrefix, kBannerPrefixSize) != 0)
-    return fail(ProtoError::kBadBanner);
-  const size_t payload = load_le<uint16_t>(banner_.data() + kBannerPrefixSize);
-  if (payload < 16 || payload > kMaxBannerPayload) return fail(ProtoError::kBadBanner);
-  if (!take(kBannerHeadSize + payload)) return ProtoError::kOk;
-  const uint64_t supported = load_le<uint64_t>(banner_.data() + kBannerHeadSize);
-  const uint64_t required = load_le<uint64_t>(banner_.data() + kBannerHeadSize + 8);
-  if ((required & ~kProtocolFeatureRevision1) != 0 ||
-      (supported & kProtocolFeatureRevision1) == 0)
-    return fail(ProtoError::kMissingFeatures);  // rev0 peers and unknown features: not spoken
-  decoder_.skip_offset(banner_have_);
+  // Copy what may be banner into banner_, decode, and hand back whatever follows it.
+  const size_t before = banner_have_;
+  const size_t n = std::min(in.size(), banner_.size() - banner_have_);
+  std::memcpy(banner_.data() + banner_have_, in.data(), n);
+  banner_have_ += n;
+  auto banner = decode_banner({banner_.data(), banner_have_});
+  if (!banner) return fail(banner.error());
+  if (banner->size == 0) {
+    in = {};
+    return ProtoError::kOk;
+  }
+  in = in.subspan(banner->size - before);
+  banner_have_ = banner->size;
+  decoder_.skip_offset(banner->size);
   state_ = State::kHello;
   return send(out, HelloFrame{config_.my_type, config_.peer_addr});
 }

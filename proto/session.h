@@ -38,6 +38,22 @@ class VectorSink final : public FrameSink {
   size_t reserved_at_ = 0;
 };
 
+// The banner: "ceph v2\n", le16 payload length (16), le64 supported and required protocol
+// features (bit 0: revision 1 frames).
+inline constexpr size_t kBannerSize = 26;
+inline constexpr uint64_t kProtocolFeatureRevision1 = 1;
+size_t encode_banner(std::span<uint8_t, kBannerSize> out);
+
+struct Banner {
+  uint64_t supported = 0, required = 0;
+  size_t size = 0;  // bytes on the wire
+};
+// Decodes a banner from the start of `bytes`: kOk with size 0 means "need more bytes".
+// kBadBanner for a bad prefix or length; kMissingFeatures for a peer we cannot speak with
+// (no revision 1, or required features we do not know).
+Result<Banner> decode_banner(std::span<const uint8_t> bytes);
+inline constexpr size_t kMaxBannerSize = 64;
+
 class SessionHandler {
  public:
   virtual ~SessionHandler() = default;
@@ -120,7 +136,7 @@ class Session {
   State state_ = State::kBanner;
   ProtoError fault_ = ProtoError::kOk;
   FrameDecoder decoder_;
-  std::array<uint8_t, 64> banner_{};
+  std::array<uint8_t, kMaxBannerSize> banner_{};
   size_t banner_have_ = 0;
 
   uint64_t out_seq_ = 0, in_seq_ = 0, peer_acked_ = 0, acked_in_seq_ = 0;
@@ -133,10 +149,5 @@ class Session {
 
 const char* to_string(Session::State s);
 
-// The banner: "ceph v2\n", le16 payload length (16), le64 supported and required protocol
-// features (bit 0: revision 1 frames).
-inline constexpr size_t kBannerSize = 26;
-inline constexpr uint64_t kProtocolFeatureRevision1 = 1;
-size_t encode_banner(std::span<uint8_t, kBannerSize> out);
 
 }  // namespace pollmsgr::proto

@@ -74,6 +74,10 @@ TEST(ControlFrames, MatchHandBuiltVectors) {
   expect_control_frame(AuthBadMethodFrame{2, -95, {1}, {1}},
                        "02000000 a1ffffff 01000000 01000000 01000000 01000000");
   expect_control_frame(AuthDoneFrame{0x3715, 1, {}}, "1537000000000000 01000000 00000000");
+  expect_control_frame(AuthReplyMoreFrame{abc}, "03000000 616263");
+  expect_control_frame(AuthRequestMoreFrame{abc}, "03000000 616263");
+  expect_control_frame(CompressionRequestFrame{true, {1, 2}}, "01 02000000 01000000 02000000");
+  expect_control_frame(CompressionDoneFrame{false, 0}, "00 00000000");
   expect_control_frame(AuthSignatureFrame{}, "0000000000000000000000000000000000000000000000000000000000000000");
   expect_control_frame(IdentMissingFeaturesFrame{0x10}, "1000000000000000");
   expect_control_frame(Keepalive2Frame{{1, 2}}, "01000000 02000000");
