@@ -84,13 +84,20 @@ bool Session::features_ok(uint64_t peer_supported, uint64_t peer_required) const
 
 ProtoError Session::on_bytes(std::span<const uint8_t> in, FrameSink& out,
                              SessionHandler& handler) {
+  return on_bytes(in, out, handler, SIZE_MAX);
+}
+
+ProtoError Session::on_bytes(std::span<const uint8_t>& in, FrameSink& out,
+                             SessionHandler& handler, size_t max_frames) {
   if (state_ == State::kFault) return fault_;
   if (state_ == State::kClosed) return ProtoError::kClosed;
   if (state_ == State::kBanner) {
     if (ProtoError e = on_banner_bytes(in, out); e != ProtoError::kOk) return e;
   }
   Frame frame;
-  while (!in.empty() && state_ != State::kFault && state_ != State::kClosed) {
+  for (size_t frames = 0; frames < max_frames && !in.empty() && state_ != State::kFault &&
+                          state_ != State::kClosed;
+       ++frames) {
     auto step = decoder_.next(in, frame);
     if (!step) return fail(step.error());
     if (*step == FrameDecoder::Step::kNeedMore) break;

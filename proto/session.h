@@ -93,6 +93,10 @@ class Session {
   // Consumes received bytes: replies go to `out`, messages and events to `handler`.
   // Returns the fault (also kept in fault()) or kOk.
   ProtoError on_bytes(std::span<const uint8_t> in, FrameSink& out, SessionHandler& handler);
+  // The same, but stops after `max_frames` whole frames, leaving `in` at the first byte not
+  // consumed (a poller's burst bound: the rest stays where it is for the next iteration).
+  ProtoError on_bytes(std::span<const uint8_t>& in, FrameSink& out, SessionHandler& handler,
+                      size_t max_frames);
 
   // Fills seq and ack_seq of `header` and encodes the message frame head into `out` (see
   // encode_message_head). Only in state kReady.

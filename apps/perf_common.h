@@ -1,0 +1,27 @@
+#pragma once
+// What perf_msgr_server and perf_msgr_client share: transport flags, SIGINT/SIGTERM handling.
+#include <atomic>
+#include <string>
+
+#include "dataplane/messenger/messenger.h"
+
+namespace CLI {
+class App;
+}
+
+namespace pollmsgr::perf {
+
+struct TransportFlags {
+  std::string transport = "shm";
+  uint32_t shm_ring_kb = 1024;
+  bool no_data_crc = false;
+};
+void add_transport_flags(CLI::App& app, TransportFlags& flags);
+// Validates the flags into messenger options (throws StartupError).
+MessengerOptions messenger_options(const TransportFlags& flags, proto::EntityType my_type);
+
+// Set by SIGINT / SIGTERM: every reactor loop watches it.
+std::atomic<bool>& stop_requested();
+void install_stop_signals();
+
+}  // namespace pollmsgr::perf

@@ -1,0 +1,172 @@
+// perf_msgr_server bind_addr worker_threads think_time_us — answers Ceph-shaped OSD write ops
+// (MOSDOp -> MOSDOpReply) on `worker_threads` pinned lcores, each polling its connections. Runs
+// until SIGINT/SIGTERM (or --duration), then reports ops and cycles per op for each lcore.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+#include <memory>
+#include <rte_cycles.h>
+#include <vector>
+
+#include "apps/perf_common.h"
+#include "dataplane/runtime/runtime.h"
+#include "dataplane/runtime/startup_error.h"
+#include "proto/osd_messages.h"
+
+using namespace pollmsgr;
+
+namespace {
+
+// One per worker lcore: answers write ops inline, or after think time.
+class ServerDispatcher final : public Dispatcher {
+ public:
+  explicit ServerDispatcher(uint64_t think_cycles, bool verbose)
+      : think_cycles_(think_cycles), verbose_(verbose) {}
+
+  void on_message(Connection& c, const proto::MessageView& m) override {
+    if (m.header.type != proto::kMsgOsdOp) {
+      ++ignored_;
+      return;
+    }
+    auto op = proto::decode_osd_write_op(m.front);
+    if (!op || op->length != m.data.size()) {
+      c.fault("malformed write op");
+      return;
+    }
+    ++ops_;
+    if (think_cycles_ == 0 && deferred_head_ == deferred_tail_) {
+      if (reply(c, m.header.tid)) return;
+    }
+    defer(c, m.header.tid, rte_rdtsc() + think_cycles_);
+  }
+
+  void on_tick(uint64_t now) override {
+    while (deferred_head_ != deferred_tail_) {
+      Deferred& d = deferred_[deferred_head_ % kDeferred];
+      if (d.due > now) break;
+      if (d.conn && !reply(*d.conn, d.tid)) break;  // its tx queue is full: try next tick
+      ++deferred_head_;
+    }
+  }
+
+  void on_fault(Connection& c, std::string_view why) override {
+    ++faults_;
+    for (uint64_t i = deferred_head_; i != deferred_tail_; ++i)
+      if (deferred_[i % kDeferred].conn == &c) deferred_[i % kDeferred].conn = nullptr;
+    if (verbose_) fmt::print(stderr, "connection {} closed: {}\n", c.id(), why);
+  }
+
+  uint64_t ops() const { return ops_; }
+  uint64_t faults() const { return faults_; }
+  uint64_t ignored() const { return ignored_; }
+
+ private:
+  struct Deferred {
+    Connection* conn;
+    uint64_t tid, due;
+  };
+  static constexpr size_t kDeferred = 1 << 16;
+
+  bool reply(Connection& c, uint64_t tid) {
+    proto::OsdOpReply r;
+    uint8_t front[256];
+    const size_t len = proto::encode_front(front, r);
+    auto s = c.send({proto::kMsgOsdOpReply, tid, {front, len}, {}, 127,
+                     proto::kOsdOpReplyHeadVersion, proto::kOsdOpReplyCompatVersion});
+    return s == SendStatus::kSent || s == SendStatus::kQueued;
+  }
+  void defer(Connection& c, uint64_t tid, uint64_t due) {
+    if (deferred_tail_ - deferred_head_ == kDeferred) {
+      c.fault("too many replies waiting");
+      return;
+    }
+    deferred_[deferred_tail_++ % kDeferred] = {&c, tid, due};
+  }
+
+  uint64_t think_cycles_;
+  bool verbose_;
+  std::unique_ptr<Deferred[]> deferred_storage_ = std::make_unique<Deferred[]>(kDeferred);
+  Deferred* deferred_ = deferred_storage_.get();
+  uint64_t deferred_head_ = 0, deferred_tail_ = 0;
+  uint64_t ops_ = 0, faults_ = 0, ignored_ = 0;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"perf_msgr_server: answer msgr2 OSD write ops from pinned, polling lcores"};
+  std::string bind_addr;
+  unsigned workers = 1;
+  double think_us = 0, duration = 0;
+  bool quiet = false;
+  RuntimeOptions runtime_options;
+  perf::TransportFlags transport;
+  app.add_option("bind_addr", bind_addr, "address to serve, IPv4:PORT (shm: its name)")->required();
+  app.add_option("worker_threads", workers, "worker lcores")->check(CLI::Range(1u, 128u));
+  app.add_option("think_time_us", think_us, "delay before each reply, microseconds")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--duration", duration, "stop after this many seconds (default: on SIGINT)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_flag("--quiet", quiet, "print only the final report");
+  perf::add_transport_flags(app, transport);
+  add_runtime_options(app, runtime_options);
+  if (int status = parse_flags(app, argc, argv); status >= 0) return status;
+
+  try {
+    if (runtime_options.lcores.empty() && runtime_options.coremask.empty())
+      runtime_options.lcores = workers == 1 ? "0" : fmt::format("0-{}", workers - 1);
+    MessengerOptions mo = perf::messenger_options(transport, proto::EntityType::kOsd);
+    HostPort bind = parse_host_port(bind_addr);
+    Runtime runtime(runtime_options, "perf_msgr_server");
+    std::vector<unsigned> lcores = runtime.lcores();
+    if (lcores.size() < workers)
+      throw StartupError(fmt::format("{} worker threads need {} lcores; --lcores gives {}", workers,
+                                     workers, lcores.size()));
+    lcores.resize(workers);
+    const uint64_t think_cycles =
+        static_cast<uint64_t>(think_us * static_cast<double>(rte_get_tsc_hz()) / 1e6);
+    std::vector<std::unique_ptr<ServerDispatcher>> dispatchers;
+    std::vector<std::unique_ptr<Reactor>> reactors;
+    std::vector<Reactor*> reactor_ptrs;
+    for (unsigned lcore : lcores) {
+      dispatchers.push_back(std::make_unique<ServerDispatcher>(think_cycles, runtime_options.verbose));
+      reactors.push_back(std::make_unique<Reactor>(lcore, *dispatchers.back()));
+      reactor_ptrs.push_back(reactors.back().get());
+    }
+    Messenger messenger(mo, reactor_ptrs);
+    messenger.bind(bind);
+    perf::install_stop_signals();
+    if (duration > 0) {
+      const uint64_t end = rte_rdtsc() + static_cast<uint64_t>(duration * rte_get_tsc_hz());
+      reactors[0]->add_timer(10000, [end](uint64_t now) {
+        if (now >= end) perf::stop_requested().store(true);
+      });
+    }
+    if (!quiet)
+      fmt::print("perf_msgr_server: serving {} on {} ({} worker lcore{}), think time {} us\n",
+                 bind.to_string(), to_string(mo.transport), workers, workers > 1 ? "s" : "",
+                 think_us);
+    std::fflush(stdout);
+    runtime.run_on_all_lcores([&](unsigned lcore) {
+      for (auto& r : reactors)
+        if (r->lcore() == lcore) r->run(perf::stop_requested());
+      return 0;
+    });
+    uint64_t total = 0;
+    for (size_t i = 0; i < reactors.size(); ++i) {
+      const auto& s = reactors[i]->stats();
+      const uint64_t ops = dispatchers[i]->ops();
+      total += ops;
+      fmt::print("lcore {}: {} ops, {:.0f} busy cycles/op, {:.0f} cycles/op overall, {} connections "
+                 "({} closed)\n",
+                 reactors[i]->lcore(), ops, ops ? double(s.busy_cycles) / ops : 0.0,
+                 ops ? double(s.total_cycles) / ops : 0.0, s.connections_adopted,
+                 s.connections_faulted);
+    }
+    fmt::print("perf_msgr_server: {} ops in all, {} connections accepted\n", total,
+               messenger.accepted());
+    return 0;
+  } catch (const StartupError& e) {
+    fmt::print(stderr, "perf_msgr_server: error: {}\n", e.what());
+    return e.exit_status();
+  }
+}

@@ -1,0 +1,25 @@
+#pragma once
+#include <cstdint>
+#include <string_view>
+
+#include "proto/message.h"
+
+namespace pollmsgr {
+
+class Connection;
+
+// Called inline on the lcore that owns the connection (like Ceph's fast dispatch). One
+// dispatcher per reactor: nothing here is shared between lcores.
+class Dispatcher {
+ public:
+  virtual ~Dispatcher() = default;
+  virtual void on_ready(Connection&) {}
+  // The message's spans are valid only during the call.
+  virtual void on_message(Connection& connection, const proto::MessageView& message) = 0;
+  // The connection is about to be destroyed (peer gone, protocol fault, shutdown).
+  virtual void on_fault(Connection&, std::string_view /*why*/) {}
+  // Once per reactor iteration, after receive: the place for work that is due (sends, timers).
+  virtual void on_tick(uint64_t /*now_tsc*/) {}
+};
+
+}  // namespace pollmsgr

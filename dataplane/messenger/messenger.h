@@ -1,0 +1,64 @@
+#pragma once
+// Connections for a set of reactors: connect_to() for clients, bind() for servers. The server's
+// listener is polled on a timer by the first reactor, never blocking; each accepted connection
+// goes to the next reactor in turn and stays on that lcore for life.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dataplane/messenger/connection.h"
+#include "dataplane/reactor/reactor.h"
+#include "dataplane/transport/address.h"
+#include "dataplane/transport/shm_transport.h"
+#include "dataplane/transport/tcp_transport.h"
+#include "proto/session.h"
+
+namespace pollmsgr {
+
+enum class TransportKind : uint8_t { kShm, kTcp, kRdma };
+// "shm" | "tcp" | "rdma"; throws StartupError for anything else, or for a transport this build
+// does not have.
+TransportKind parse_transport(const std::string& name);
+const char* to_string(TransportKind kind);
+
+struct MessengerOptions {
+  TransportKind transport = TransportKind::kShm;
+  proto::EntityType my_type = proto::EntityType::kClient;
+  bool lossy = true;     // lossy: a fault drops the connection; lossless sessions check seqs
+  bool data_crc = true;  // Ceph's ms_crc_data
+  ShmOptions shm;
+  TcpOptions tcp;
+  proto::FrameLimits limits;
+};
+
+class Messenger {
+ public:
+  Messenger(MessengerOptions options, std::vector<Reactor*> reactors);
+  ~Messenger();
+  Messenger(const Messenger&) = delete;
+  Messenger& operator=(const Messenger&) = delete;
+
+  void bind(const HostPort& address);  // throws StartupError
+  // Connects the transport now (start-up path, may block briefly; throws StartupError with the
+  // reason); the msgr2 handshake then runs in `reactor`'s loop.
+  Connection* connect_to(const HostPort& server, Reactor& reactor);
+
+  const MessengerOptions& options() const { return options_; }
+  uint64_t accepted() const { return accepted_; }
+
+ private:
+  void accept_ready();
+  proto::SessionConfig session_config(proto::Role role, const proto::EntityAddr& peer);
+
+  MessengerOptions options_;
+  std::vector<Reactor*> reactors_;
+  HostPort bound_;
+  std::unique_ptr<ShmListener> shm_listener_;
+  std::unique_ptr<TcpListener> tcp_listener_;
+  uint64_t next_id_ = 1;
+  uint64_t accepted_ = 0;
+  size_t next_reactor_ = 0;
+  uint32_t nonce_;
+};
+
+}  // namespace pollmsgr
