@@ -10,7 +10,8 @@ constexpr uint64_t kPeerCheckUs = 100000;  // is each peer still alive (a syscal
 }  // namespace
 
 Reactor::Reactor(unsigned lcore, Dispatcher& dispatcher, WaitPolicy policy)
-    : lcore_(lcore), dispatcher_(dispatcher), policy_(policy) {
+    : lcore_(lcore), dispatcher_(dispatcher), policy_(policy),
+      housekeeping_period_(rte_get_tsc_hz() / 1000000 * kHousekeepingUs) {
   connections_.reserve(4096);
   add_timer(kPeerCheckUs, [this](uint64_t) { check_peers(); });
 }
@@ -32,25 +33,27 @@ void Reactor::add_timer(uint64_t period_us, Timer timer) {
 }
 
 void Reactor::run(const std::atomic<bool>& stop) {
-  const uint64_t housekeeping_period = rte_get_tsc_hz() / 1000000 * kHousekeepingUs;
-  uint64_t now = rte_rdtsc(), next_housekeeping = now;
-  while (!stop.load(std::memory_order_relaxed) && !local_stop_) {
-    const uint64_t start = now;
-    bool received = false;
-    for (auto& c : connections_) received |= c->poll_rx();  // 1-3: rx, parse, dispatch
-    dispatcher_.on_tick(start);                              // work that is due now
-    for (auto& c : connections_) c->flush_tx();              // 4: one doorbell per connection
-    now = rte_rdtsc();
-    ++stats_.iterations;
-    stats_.total_cycles += now - start;
-    if (received) stats_.busy_cycles += now - start;
-    if (now >= next_housekeeping) {                          // 5: timers on the TSC
-      housekeeping(now);
-      next_housekeeping = now + housekeeping_period;
-      if (exit_when_idle_ && connections_.empty()) break;
-    }
-    if (!received && policy_ == WaitPolicy::kPoll) rte_pause();
+  while (!stop.load(std::memory_order_relaxed) && poll_once()) {
   }
+}
+
+bool Reactor::poll_once() {
+  const uint64_t start = now_ = rte_rdtsc();
+  bool received = false;
+  for (auto& c : connections_) received |= c->poll_rx();  // 1-3: rx, parse in place, dispatch
+  dispatcher_.on_tick(start);                              // work that is due now
+  for (auto& c : connections_) c->flush_tx();              // 4: one doorbell per connection
+  now_ = rte_rdtsc();
+  ++stats_.iterations;
+  stats_.total_cycles += now_ - start;
+  if (received) stats_.busy_cycles += now_ - start;
+  if (now_ >= next_housekeeping_) {                        // 5: timers on the TSC
+    housekeeping(now_);
+    next_housekeeping_ = now_ + housekeeping_period_;
+    if (exit_when_idle_ && connections_.empty()) return false;
+  }
+  if (!received && policy_ == WaitPolicy::kPoll) rte_pause();
+  return !local_stop_;
 }
 
 void Reactor::housekeeping(uint64_t now) {

@@ -44,6 +44,8 @@ class Reactor {
 
   // Loops until `stop` is set, or (with exit_when_idle) no connection is left.
   void run(const std::atomic<bool>& stop);
+  // One iteration of that loop; false once the loop would end. (Tests drive reactors with it.)
+  bool poll_once();
   void set_exit_when_idle(bool on) { exit_when_idle_ = on; }
   void request_stop() { local_stop_ = true; }
 
@@ -69,6 +71,7 @@ class Reactor {
   std::vector<TimerEntry> timers_;
   bool exit_when_idle_ = false;
   bool local_stop_ = false;
+  uint64_t now_ = 0, next_housekeeping_ = 0, housekeeping_period_ = 0;
   ReactorStats stats_;
 };
 

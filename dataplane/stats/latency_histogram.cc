@@ -46,6 +46,7 @@ uint64_t LatencyHistogram::percentile(double percent) const {
   if (count_ == 0) return 0;
   const auto rank = std::max<uint64_t>(
       1, static_cast<uint64_t>(std::ceil(percent / 100.0 * static_cast<double>(count_))));
+  if (rank >= count_) return max_;  // the largest value is known exactly
   uint64_t seen = 0;
   for (size_t b = 0; b < kBuckets; ++b) {
     seen += counts_[b];

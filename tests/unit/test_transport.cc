@@ -1,0 +1,165 @@
+// The transports and the pieces the reactor is made of, in one process.
+#include <gtest/gtest.h>
+#include <rte_lcore.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <atomic>
+#include <cstring>
+#include <thread>
+
+#include "dataplane/reactor/spsc_ring.h"
+#include "dataplane/stats/latency_histogram.h"
+#include "dataplane/transport/shm_transport.h"
+#include "dataplane/transport/tcp_transport.h"
+#include "tests/unit/eal_environment.h"
+#include "tests/unit/shm_pair.h"
+
+namespace pollmsgr {
+namespace {
+
+TEST(LatencyHistogram, BucketsTileTheRangeAndPercentilesAreClose) {
+  for (size_t b = 0; b < 2000; ++b) {
+    ASSERT_EQ(LatencyHistogram::bucket_high(b) + 1, LatencyHistogram::bucket_low(b + 1)) << b;
+    ASSERT_EQ(LatencyHistogram::bucket_of(LatencyHistogram::bucket_low(b)), b);
+  }
+  EXPECT_EQ(LatencyHistogram::bucket_of(UINT64_MAX) + 1, size_t{3776});
+  LatencyHistogram h;
+  for (uint64_t v = 1; v <= 100000; ++v) h.record(v);
+  EXPECT_EQ(h.count(), 100000u);
+  EXPECT_EQ(h.min(), 1u);
+  EXPECT_EQ(h.max(), 100000u);
+  for (double p : {50.0, 90.0, 99.0, 99.9}) {
+    const double want = p * 1000;
+    EXPECT_NEAR(static_cast<double>(h.percentile(p)), want, want * 0.016) << p;
+  }
+  EXPECT_EQ(h.percentile(100), 100000u);
+  LatencyHistogram other;
+  other.record(5000000);
+  h.merge(other);
+  EXPECT_EQ(h.count(), 100001u);
+  EXPECT_EQ(h.max(), 5000000u);
+}
+
+TEST(SpscRing, CarriesEverythingInOrderBetweenLcores) {
+  static SpscRing<uint64_t, 64> ring;
+  constexpr uint64_t kCount = 200000;
+  auto& rt = test::EalEnvironment::runtime();
+  if (rt.lcores().size() < 2) GTEST_SKIP() << "needs two lcores";
+  std::atomic<uint64_t> errors{0};
+  rt.run_on_all_lcores([&](unsigned lcore) {
+    if (lcore != rt.main_lcore()) {
+      for (uint64_t i = 1; i <= kCount;)
+        if (ring.push(i)) ++i;
+    } else {
+      for (uint64_t want = 1; want <= kCount;) {
+        uint64_t v;
+        if (!ring.pop(v)) continue;
+        if (v != want) ++errors;
+        ++want;
+      }
+    }
+    return 0;
+  });
+  EXPECT_EQ(errors.load(), 0u);
+  uint64_t v;
+  EXPECT_FALSE(ring.pop(v));
+}
+
+TEST(ShmTransport, CreditsHoldTheSenderBackAndNothingIsOverrun) {
+  test::ShmPair pair(17500, 64 * 1024);
+  ShmEndpoint& tx = *pair.client;
+  ShmEndpoint& rx = *pair.server;
+  const size_t ring = 64 * 1024;
+  // Fill the ring completely: then there is no window at all.
+  size_t written = 0;
+  while (true) {
+    auto w = tx.tx_window(1);
+    if (w.empty()) break;
+    for (size_t i = 0; i < w.size(); ++i) w[i] = static_cast<uint8_t>((written + i) % 251);
+    tx.tx_commit(w.size());
+    written += w.size();
+  }
+  EXPECT_EQ(written, ring);
+  EXPECT_TRUE(rx.rx_burst().empty()) << "nothing is visible before the doorbell";
+  tx.tx_flush();
+  auto got = rx.rx_burst();
+  ASSERT_EQ(got.size(), ring);
+  for (size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], i % 251) << i;
+  // Release half: exactly that much window comes back, and it wraps the ring contiguously.
+  rx.rx_release(ring / 2);
+  auto w = tx.tx_window(ring / 2);
+  ASSERT_EQ(w.size(), ring / 2);
+  for (size_t i = 0; i < w.size(); ++i) w[i] = static_cast<uint8_t>(i % 13);
+  tx.tx_commit(w.size());
+  tx.tx_flush();
+  got = rx.rx_burst();
+  ASSERT_EQ(got.size(), ring);  // the unread half, then the new half across the wrap
+  for (size_t i = 0; i < ring / 2; ++i) ASSERT_EQ(got[i], (ring / 2 + i) % 251);
+  for (size_t i = 0; i < ring / 2; ++i) ASSERT_EQ(got[ring / 2 + i], i % 13) << i;
+}
+
+TEST(ShmTransport, ADeadPeerIsNoticed) {
+  test::ShmPair pair(17501, 64 * 1024);
+  EXPECT_EQ(pair.server->check_peer(), EndpointStatus::kOk);
+  pair.client.reset();
+  EXPECT_EQ(pair.server->check_peer(), EndpointStatus::kPeerClosed);
+}
+
+TEST(ShmTransport, HostileClientsAreDroppedAndGoodOnesStillServed) {
+  HostPort addr = parse_host_port("127.0.0.1:17502");
+  ShmListener listener(addr);
+  // A client that says nothing, one that sends garbage, one that sends no fds.
+  std::vector<UniqueFd> bad;
+  for (int kind = 0; kind < 3; ++kind) {
+    UniqueFd s(socket(AF_UNIX, SOCK_SEQPACKET, 0));
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    const std::string name = addr.shm_socket_name();
+    std::memcpy(sa.sun_path + 1, name.data(), name.size());
+    ASSERT_EQ(connect(s.get(), reinterpret_cast<sockaddr*>(&sa),
+                      static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size())), 0);
+    if (kind == 1) {
+      ASSERT_GT(send(s.get(), "garbage!garbage!", 16, 0), 0);
+    }
+    if (kind == 2) {
+      uint64_t fake[2] = {ShmControl::kMagic, 65536};
+      ASSERT_GT(send(s.get(), fake, sizeof(fake), 0), 0);
+    }
+    bad.push_back(std::move(s));
+  }
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(listener.accept(), nullptr);
+  std::unique_ptr<ShmEndpoint> good;
+  std::thread client([&] { good = ShmEndpoint::connect(addr, {64 * 1024, false}); });
+  std::unique_ptr<ShmEndpoint> served;
+  while (!served) served = listener.accept();
+  client.join();
+  ASSERT_TRUE(good);
+  EXPECT_EQ(served->check_peer(), EndpointStatus::kOk);
+}
+
+TEST(TcpTransport, BytesBothWaysAndAClosedPeer) {
+  TcpListener listener(parse_host_port("127.0.0.1:0"));
+  HostPort addr = parse_host_port("127.0.0.1:" + std::to_string(listener.port()));
+  auto client = TcpEndpoint::connect(addr, {});
+  std::unique_ptr<TcpEndpoint> server;
+  while (!server) server = listener.accept({});
+  auto w = client->tx_window(5);
+  std::memcpy(w.data(), "hello", 5);
+  client->tx_commit(5);
+  EXPECT_EQ(client->tx_flush(), EndpointStatus::kOk);
+  EXPECT_TRUE(client->tx_idle());
+  std::string got;
+  while (got.size() < 5) {
+    auto r = server->rx_burst();
+    got.append(reinterpret_cast<const char*>(r.data()), r.size());
+    server->rx_release(r.size());
+  }
+  EXPECT_EQ(got, "hello");
+  client.reset();
+  for (int i = 0; i < 1000 && server->check_peer() == EndpointStatus::kOk; ++i) server->rx_burst();
+  EXPECT_EQ(server->check_peer(), EndpointStatus::kPeerClosed);
+}
+
+}  // namespace
+}  // namespace pollmsgr
