@@ -40,6 +40,7 @@ struct Job {
   unsigned inflight = 0;
   uint64_t next_send = 0;
   std::vector<uint64_t> sent_at;  // by tid % concurrency
+  std::vector<uint8_t> front;     // the op's front, encoded once; tid and offset patched per op
   bool done = false;
 };
 
@@ -51,6 +52,11 @@ class ClientDispatcher final : public Dispatcher {
   void add(Job* job) {
     job->conn->user = job;
     job->sent_at.assign(s_.concurrency, 0);
+    proto::OsdWriteOp op;
+    op.object = job->object;
+    op.length = s_.payload.size();
+    job->front.resize(proto::osd_write_op_front_size(op));
+    proto::encode_front(job->front, op);
     jobs_.push_back(job);
   }
 
@@ -117,14 +123,9 @@ class ClientDispatcher final : public Dispatcher {
 
  private:
   bool send_op(Job& j, uint64_t now) {
-    proto::OsdWriteOp op;
-    op.tid = j.next_tid;
-    op.object = j.object;
-    op.offset = (j.sent * s_.payload.size()) % (4ull << 30);
-    op.length = s_.payload.size();
-    uint8_t front[512];
-    const size_t len = proto::encode_front(front, op);
-    auto st = j.conn->send({proto::kMsgOsdOp, j.next_tid, {front, len}, s_.payload, 63,
+    proto::patch_write_op(j.front, j.object.size(), j.next_tid,
+                          (j.sent * s_.payload.size()) % (4ull << 30));
+    auto st = j.conn->send({proto::kMsgOsdOp, j.next_tid, j.front, s_.payload, 63,
                             proto::kOsdOpHeadVersion, proto::kOsdOpCompatVersion});
     if (st != SendStatus::kSent && st != SendStatus::kQueued) return false;
     j.sent_at[j.next_tid % s_.concurrency] = now;

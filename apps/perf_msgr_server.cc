@@ -20,7 +20,9 @@ namespace {
 class ServerDispatcher final : public Dispatcher {
  public:
   explicit ServerDispatcher(uint64_t think_cycles, bool verbose)
-      : think_cycles_(think_cycles), verbose_(verbose) {}
+      : think_cycles_(think_cycles), verbose_(verbose) {
+    reply_len_ = proto::encode_front(reply_front_, proto::OsdOpReply{});  // the same every time
+  }
 
   void on_message(Connection& c, const proto::MessageView& m) override {
     if (m.header.type != proto::kMsgOsdOp) {
@@ -67,10 +69,7 @@ class ServerDispatcher final : public Dispatcher {
   static constexpr size_t kDeferred = 1 << 16;
 
   bool reply(Connection& c, uint64_t tid) {
-    proto::OsdOpReply r;
-    uint8_t front[256];
-    const size_t len = proto::encode_front(front, r);
-    auto s = c.send({proto::kMsgOsdOpReply, tid, {front, len}, {}, 127,
+    auto s = c.send({proto::kMsgOsdOpReply, tid, {reply_front_, reply_len_}, {}, 127,
                      proto::kOsdOpReplyHeadVersion, proto::kOsdOpReplyCompatVersion});
     return s == SendStatus::kSent || s == SendStatus::kQueued;
   }
@@ -84,6 +83,8 @@ class ServerDispatcher final : public Dispatcher {
 
   uint64_t think_cycles_;
   bool verbose_;
+  uint8_t reply_front_[256];
+  size_t reply_len_ = 0;
   std::unique_ptr<Deferred[]> deferred_storage_ = std::make_unique<Deferred[]>(kDeferred);
   Deferred* deferred_ = deferred_storage_.get();
   uint64_t deferred_head_ = 0, deferred_tail_ = 0;

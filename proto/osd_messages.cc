@@ -43,6 +43,18 @@ size_t string_size(std::string_view s) { return 4 + s.size(); }
 
 }  // namespace
 
+// Where patch_write_op's fields sit: after spg_t, epoch, flags and the reqid's header and name;
+// and inside the op, after the object name and the op count.
+constexpr size_t kReqidTidOffset = kSpgSize + 4 + 4 + kStructHeader + 9;
+constexpr size_t kObjectOffset = kSpgSize + 4 + 4 + kReqidSize + kTraceSize + 4 + 8 +
+                                 kStructHeader + kLocatorBody;
+constexpr size_t kExtentOffsetInOp = 2 + 4;  // after the op code and flags
+
+void patch_write_op(std::span<uint8_t> front, size_t object_len, uint64_t tid, uint64_t offset) {
+  store_le<uint64_t>(front.data() + kReqidTidOffset, tid);
+  store_le<uint64_t>(front.data() + kObjectOffset + 4 + object_len + 2 + kExtentOffsetInOp, offset);
+}
+
 size_t osd_write_op_front_size(const OsdWriteOp& op) {
   return kSpgSize + 4 /* epoch */ + 4 /* flags */ + kReqidSize + kTraceSize +
          4 /* client_inc */ + 8 /* mtime */ + kStructHeader + kLocatorBody +

@@ -48,6 +48,9 @@ size_t osd_op_reply_front_size(const OsdOpReply& reply);
 size_t encode_front(std::span<uint8_t> out, const OsdWriteOp& op);
 size_t encode_front(std::span<uint8_t> out, const OsdOpReply& reply);
 Result<OsdWriteOp> decode_osd_write_op(std::span<const uint8_t> front);
+// Rewrites the tid and the write offset of a front encode_front(OsdWriteOp) produced for an op
+// with object name length `object_len`: a sender reuses one encoded front for a stream of ops.
+void patch_write_op(std::span<uint8_t> front, size_t object_len, uint64_t tid, uint64_t offset);
 Result<OsdOpReply> decode_osd_op_reply(std::span<const uint8_t> front);
 
 }  // namespace pollmsgr::proto

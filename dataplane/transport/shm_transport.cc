@@ -26,6 +26,7 @@ constexpr size_t kSetupFds = 4;  // control memfd, data memfd, doorbell c2s, doo
 constexpr int kSetupTimeoutMs = 5000;
 constexpr size_t kMaxPendingAccepts = 64;
 constexpr size_t kRxPrefetchBytes = 4096;
+constexpr size_t kTxPrefetchBytes = 1024;
 static_assert(sizeof(ShmControl) <= kControlBytes);
 
 struct SetupMessage {
@@ -145,6 +146,10 @@ EndpointStatus ShmEndpoint::tx_flush() {
   if (tx_produced_ != tx_published_) {
     tx_counters_->produced.store(tx_produced_, std::memory_order_release);  // the doorbell
     tx_published_ = tx_produced_;
+    // Take ownership of the lines the next frames will be written into now, while nothing
+    // waits on them, instead of one at a time from inside the encoder.
+    uint8_t* next = tx_ring_ + tx_produced_ % ring_bytes_;
+    for (size_t off = 0; off < kTxPrefetchBytes; off += 64) __builtin_prefetch(next + off, 1);
     if (tx_counters_->receiver_sleeping.load(std::memory_order_acquire)) {
       uint64_t one = 1;
       [[maybe_unused]] ssize_t r = write(tx_doorbell_.get(), &one, sizeof(one));

@@ -63,6 +63,18 @@ TEST(OsdMessages, WriteOpLayoutFollowsCeph) {
   EXPECT_EQ(load_le<uint64_t>(&front[ops + 14]), 4096u);
 }
 
+TEST(OsdMessages, PatchingTidAndOffsetEqualsEncodingAfresh) {
+  OsdWriteOp op = sample_op();
+  std::vector<uint8_t> front(osd_write_op_front_size(op));
+  encode_front(front, op);
+  patch_write_op(front, op.object.size(), 9001, 1234567);
+  op.tid = 9001;
+  op.offset = 1234567;
+  std::vector<uint8_t> fresh(front.size());
+  encode_front(fresh, op);
+  EXPECT_EQ(front, fresh);
+}
+
 TEST(OsdMessages, ReplyRoundTrips) {
   OsdOpReply r;
   r.object = "obj";
