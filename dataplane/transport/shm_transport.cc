@@ -35,6 +35,23 @@ struct SetupMessage {
   uint32_t hugetlb;
 };
 
+// The set-up message and room for its fds, as one sendmsg/recvmsg argument. Points into itself:
+// build it where it is used, never copy it.
+struct SetupPacket {
+  SetupMessage msg{};
+  iovec iov{&msg, sizeof(msg)};
+  alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(int) * kSetupFds)] = {};
+  msghdr mh{};
+  SetupPacket() {
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = cbuf;
+    mh.msg_controllen = sizeof(cbuf);
+  }
+  SetupPacket(const SetupPacket&) = delete;
+  SetupPacket& operator=(const SetupPacket&) = delete;
+};
+
 sockaddr_un abstract_address(const std::string& name, socklen_t& len) {
   sockaddr_un sa{};
   sa.sun_family = AF_UNIX;
@@ -243,21 +260,15 @@ std::unique_ptr<ShmEndpoint> ShmEndpoint::connect(const HostPort& server, const 
   ctl->ring_bytes = o.ring_bytes;
   ctl->hugetlb = huge;
 
-  SetupMessage msg{ShmControl::kMagic, o.ring_bytes, huge};
-  iovec iov{&msg, sizeof(msg)};
-  alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(int) * kSetupFds)] = {};
-  msghdr mh{};
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
-  mh.msg_control = cbuf;
-  mh.msg_controllen = sizeof(cbuf);
-  cmsghdr* cm = CMSG_FIRSTHDR(&mh);
+  SetupPacket packet;
+  packet.msg = {ShmControl::kMagic, o.ring_bytes, huge};
+  cmsghdr* cm = CMSG_FIRSTHDR(&packet.mh);
   cm->cmsg_level = SOL_SOCKET;
   cm->cmsg_type = SCM_RIGHTS;
   cm->cmsg_len = CMSG_LEN(sizeof(int) * kSetupFds);
   const int fds[kSetupFds] = {control.get(), data.get(), c2s.get(), s2c.get()};
   std::memcpy(CMSG_DATA(cm), fds, sizeof(fds));
-  if (sendmsg(sock.get(), &mh, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof(msg)))
+  if (sendmsg(sock.get(), &packet.mh, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof(packet.msg)))
     throw StartupError(fmt::format("cannot set up with the {}: {}", where, errno_text()), 1);
   pollfd p{sock.get(), POLLIN, 0};
   char ack = 0;
@@ -306,14 +317,9 @@ std::unique_ptr<ShmEndpoint> ShmListener::accept() {
   const uint64_t now = rte_rdtsc();
   for (size_t i = 0; i < pending_count_; ++i) {
     Pending& p = pending_[i];
-    SetupMessage msg{};
-    iovec iov{&msg, sizeof(msg)};
-    alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(int) * kSetupFds)] = {};
-    msghdr mh{};
-    mh.msg_iov = &iov;
-    mh.msg_iovlen = 1;
-    mh.msg_control = cbuf;
-    mh.msg_controllen = sizeof(cbuf);
+    SetupPacket packet;
+    const SetupMessage& msg = packet.msg;
+    msghdr& mh = packet.mh;
     ssize_t n = recvmsg(p.sock.get(), &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && now < p.deadline_tsc) continue;
     Pending taken = std::move(p);

@@ -144,40 +144,7 @@ TEST(BadPayloads, TruncatedControlPayloadsFailToDecode) {
 
 // --- the session ---
 
-struct Pair {
-  Session client, server;
-  VectorSink to_server, to_client;
-  test::RecordingHandler ch, sh;
-  explicit Pair(SessionConfig c = client_config(), SessionConfig s = server_config())
-      : client(std::move(c)), server(std::move(s)) {
-    client.start(to_server);
-    server.start(to_client);
-  }
-  static SessionConfig client_config() {
-    SessionConfig c;
-    c.my_addr = EntityAddr::ipv4(EntityAddr::kAny, "127.0.0.1", 0, 7);
-    c.peer_addr = EntityAddr::ipv4(EntityAddr::kMsgr2, "127.0.0.1", 3300);
-    return c;
-  }
-  static SessionConfig server_config() {
-    SessionConfig s;
-    s.role = Role::kServer;
-    s.my_type = EntityType::kOsd;
-    s.my_addr = EntityAddr::ipv4(EntityAddr::kMsgr2, "127.0.0.1", 3300);
-    return s;
-  }
-  // Moves bytes both ways until neither side has anything to say.
-  void pump() {
-    for (int i = 0; i < 20 && (!to_server.bytes.empty() || !to_client.bytes.empty()); ++i) {
-      auto a = std::move(to_server.bytes);
-      to_server.bytes.clear();
-      server.on_bytes(a, to_client, sh);
-      auto b = std::move(to_client.bytes);
-      to_client.bytes.clear();
-      client.on_bytes(b, to_server, ch);
-    }
-  }
-};
+using Pair = test::SessionPair;
 
 ProtoError feed(Session& s, const std::vector<uint8_t>& bytes) {
   VectorSink out;

@@ -8,40 +8,8 @@
 namespace pollmsgr::proto {
 namespace {
 
-struct Link {
-  Session client{client_config()}, server{server_config()};
-  VectorSink to_server, to_client;
-  test::RecordingHandler ch, sh;
-  static SessionConfig client_config() {
-    SessionConfig c;
-    c.my_addr = EntityAddr::ipv4(EntityAddr::kAny, "127.0.0.1", 0, 1234);
-    c.peer_addr = EntityAddr::ipv4(EntityAddr::kMsgr2, "127.0.0.1", 6800);
-    c.cookie = 77;
-    return c;
-  }
-  static SessionConfig server_config() {
-    SessionConfig s;
-    s.role = Role::kServer;
-    s.my_type = EntityType::kOsd;
-    s.my_addr = EntityAddr::ipv4(EntityAddr::kMsgr2, "127.0.0.1", 6800);
-    s.peer_addr = EntityAddr::ipv4(EntityAddr::kAny, "127.0.0.1", 40000);
-    s.global_id = 4242;
-    return s;
-  }
-  Link() {
-    client.start(to_server);
-    server.start(to_client);
-  }
-  void pump() {
-    for (int i = 0; i < 20 && (!to_server.bytes.empty() || !to_client.bytes.empty()); ++i) {
-      auto a = std::move(to_server.bytes);
-      to_server.bytes.clear();
-      ASSERT_EQ(server.on_bytes(a, to_client, sh), ProtoError::kOk) << to_string(server.fault());
-      auto b = std::move(to_client.bytes);
-      to_client.bytes.clear();
-      ASSERT_EQ(client.on_bytes(b, to_server, ch), ProtoError::kOk) << to_string(client.fault());
-    }
-  }
+struct Link : test::SessionPair {
+  void pump() { ASSERT_EQ(SessionPair::pump(), ProtoError::kOk); }
   // Appends a whole message frame (head, data, epilogue) to `sink`.
   static void send(Session& s, VectorSink& sink, uint16_t type, uint64_t tid,
                    std::vector<uint8_t> front, std::vector<uint8_t> data) {

@@ -57,4 +57,49 @@ struct RecordingHandler : proto::SessionHandler {
   void on_keepalive_ack(proto::Timestamp t) override { keepalive_acks.push_back(t); }
 };
 
+// A client and a server session wired back to back in memory.
+struct SessionPair {
+  proto::Session client, server;
+  proto::VectorSink to_server, to_client;
+  RecordingHandler ch, sh;
+  static proto::SessionConfig client_config() {
+    proto::SessionConfig c;
+    c.my_addr = proto::EntityAddr::ipv4(proto::EntityAddr::kAny, "127.0.0.1", 0, 1234);
+    c.peer_addr = proto::EntityAddr::ipv4(proto::EntityAddr::kMsgr2, "127.0.0.1", 6800);
+    c.cookie = 77;
+    return c;
+  }
+  static proto::SessionConfig server_config() {
+    proto::SessionConfig s;
+    s.role = proto::Role::kServer;
+    s.my_type = proto::EntityType::kOsd;
+    s.my_addr = proto::EntityAddr::ipv4(proto::EntityAddr::kMsgr2, "127.0.0.1", 6800);
+    s.peer_addr = proto::EntityAddr::ipv4(proto::EntityAddr::kAny, "127.0.0.1", 40000);
+    s.global_id = 4242;
+    return s;
+  }
+  explicit SessionPair(proto::SessionConfig c = client_config(),
+                       proto::SessionConfig s = server_config())
+      : client(std::move(c)), server(std::move(s)) {
+    client.start(to_server);
+    server.start(to_client);
+  }
+  // Moves bytes both ways until neither side has more to say; the first fault, or kOk.
+  proto::ProtoError pump() {
+    proto::ProtoError first = proto::ProtoError::kOk;
+    auto note = [&](proto::ProtoError e) {
+      if (first == proto::ProtoError::kOk) first = e;
+    };
+    for (int i = 0; i < 20 && (!to_server.bytes.empty() || !to_client.bytes.empty()); ++i) {
+      auto a = std::move(to_server.bytes);
+      to_server.bytes.clear();
+      note(server.on_bytes(a, to_client, sh));
+      auto b = std::move(to_client.bytes);
+      to_client.bytes.clear();
+      note(client.on_bytes(b, to_server, ch));
+    }
+    return first;
+  }
+};
+
 }  // namespace pollmsgr::test
