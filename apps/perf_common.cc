@@ -1,5 +1,7 @@
 #include "apps/perf_common.h"
 
+#include <sys/resource.h>
+
 #include <csignal>
 
 #include <CLI/CLI.hpp>
@@ -16,6 +18,21 @@ void add_transport_flags(CLI::App& app, TransportFlags& f) {
       ->check(CLI::Range(4u, 1u << 20));
   app.add_flag("--no-data-crc", f.no_data_crc,
                "skip data-segment crcs (like Ceph's ms_crc_data = false); both sides must agree");
+  app.add_option("--mode", f.mode,
+                 "poll: lcores spin on their connections; event: they block in epoll_wait and "
+                 "are woken by the transport (the event-driven design, for comparison)");
+  app.add_flag("--event-handoff", f.event_handoff,
+               "with --mode event: a helper thread blocks on the connections and wakes the worker "
+               "through an eventfd (the extra hop of Ceph's RDMA stack)");
+}
+
+WaitPolicy wait_policy(const TransportFlags& f) { return parse_wait_policy(f.mode, f.event_handoff); }
+
+double process_cpu_seconds() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  auto seconds = [](const timeval& t) { return double(t.tv_sec) + double(t.tv_usec) / 1e6; };
+  return seconds(ru.ru_utime) + seconds(ru.ru_stime);
 }
 
 MessengerOptions messenger_options(const TransportFlags& f, proto::EntityType my_type) {

@@ -65,7 +65,7 @@ class ClientDispatcher final : public Dispatcher {
   void on_tick(uint64_t now) override {
     for (Job* j : jobs_) {
       if (j->done || !j->conn->ready()) continue;
-      const bool stop_sending = (s_.ios && j->sent >= s_.ios) || (s_.send_end && now >= s_.send_end);
+      const bool stop_sending = done_sending(*j, now);
       if (stop_sending && j->inflight == 0) finish(j);
       while (!stop_sending && j->inflight < s_.concurrency && now >= j->next_send &&
              !(s_.ios && j->sent >= s_.ios)) {
@@ -73,6 +73,16 @@ class ClientDispatcher final : public Dispatcher {
         if (s_.think_cycles) j->next_send = now + s_.think_cycles;
       }
     }
+  }
+
+  // Event mode: the next op that waits for think time, not for a reply.
+  uint64_t next_due_tsc() const override {
+    uint64_t due = UINT64_MAX;
+    const uint64_t now = rte_rdtsc();
+    for (const Job* j : jobs_)
+      if (!j->done && j->conn->ready() && j->inflight < s_.concurrency && !done_sending(*j, now))
+        due = std::min(due, j->next_send);
+    return due;
   }
 
   void on_message(Connection& c, const proto::MessageView& m) override {
@@ -122,6 +132,9 @@ class ClientDispatcher final : public Dispatcher {
   const std::vector<Job*>& jobs() const { return jobs_; }
 
  private:
+  bool done_sending(const Job& j, uint64_t now) const {
+    return (s_.ios && j.sent >= s_.ios) || (s_.send_end && now >= s_.send_end);
+  }
   bool send_op(Job& j, uint64_t now) {
     proto::patch_write_op(j.front, j.object.size(), j.next_tid,
                           (j.sent * s_.payload.size()) % (4ull << 30));
@@ -184,6 +197,7 @@ int main(int argc, char** argv) {
     if (ios == 0 && duration == 0)
       throw StartupError("give a number of ios per job, or --duration (both are 0)");
     MessengerOptions mo = perf::messenger_options(transport, proto::EntityType::kClient);
+    const WaitPolicy policy = perf::wait_policy(transport);
     if (measure_floor && mo.transport != TransportKind::kShm)
       throw StartupError("--measure-floor needs --transport shm: it pings a cache line in the "
                          "memory the two processes share");
@@ -207,7 +221,7 @@ int main(int argc, char** argv) {
     std::vector<std::unique_ptr<ClientDispatcher>> dispatchers;
     for (size_t i = 0; i < lcores.size(); ++i) {
       dispatchers.push_back(std::make_unique<ClientDispatcher>(s, reactor_ptrs[i]));
-      reactors[i] = std::make_unique<Reactor>(lcores[i], *dispatchers[i]);
+      reactors[i] = std::make_unique<Reactor>(lcores[i], *dispatchers[i], policy);
       reactor_ptrs[i] = reactors[i].get();
       reactors[i]->set_exit_when_idle(true);
     }
@@ -264,22 +278,32 @@ int main(int argc, char** argv) {
         last = std::max(last, d->last_completion());
       }
     }
-    uint64_t unanswered = 0;
-    for (auto& j : jobs) unanswered += j.sent - j.completed;
+    uint64_t unanswered = 0, completed = 0;
+    for (auto& j : jobs) {
+      unanswered += j.sent - j.completed;
+      completed += j.completed;
+    }
+    // Every op this process completed, warm-up included, against all the CPU it used.
+    const double cpu_seconds = perf::process_cpu_seconds();
+    const double cpu_us_per_op = completed ? cpu_seconds * 1e6 / double(completed) : 0;
     errors += unanswered;
     const double seconds = measured ? double(last - first) / double(hz) : 0;
     const double iops = seconds > 0 ? double(measured) / seconds : 0;
     const double mbps = iops * double(msg_len) / 1e6;
 
     nlohmann::json out = {
-        {"transport", to_string(mo.transport)}, {"mode", "poll"}, {"numjobs", numjobs},
+        {"transport", to_string(mo.transport)}, {"mode", to_string(policy)}, {"numjobs", numjobs},
         {"concurrency", concurrency}, {"msg_len", msg_len}, {"ops", measured},
         {"seconds", seconds}, {"iops", iops}, {"mbps", mbps}, {"errors", errors},
-        {"unanswered", unanswered}};
-    fmt::print("\nperf_msgr_client: {} over {}, {} job{} x {} in flight, {} B writes\n", server_addr,
-               to_string(mo.transport), numjobs, numjobs > 1 ? "s" : "", concurrency, msg_len);
+        {"unanswered", unanswered}, {"cpu_seconds", cpu_seconds},
+        {"cpu_us_per_op", cpu_us_per_op}};
+    fmt::print("\nperf_msgr_client: {} over {} ({} mode), {} job{} x {} in flight, {} B writes\n",
+               server_addr, to_string(mo.transport), to_string(policy), numjobs,
+               numjobs > 1 ? "s" : "", concurrency, msg_len);
     fmt::print("  ops        {:>12}   in {:.3f} s\n", measured, seconds);
     fmt::print("  ops/s      {:>12.0f}\n  MB/s       {:>12.1f}\n", iops, mbps);
+    fmt::print("  cpu        {:>12.3f} us/op  ({:.2f} s in this process)\n", cpu_us_per_op,
+               cpu_seconds);
     fmt::print("  round trip, us:  min {:.3f}  p50 {:.3f}  p90 {:.3f}  p99 {:.3f}  p99.9 {:.3f}  "
                "p99.99 {:.3f}  max {:.3f}\n",
                to_us(all.min()), to_us(all.percentile(50)), to_us(all.percentile(90)),
@@ -290,6 +314,14 @@ int main(int argc, char** argv) {
                          {"p99.9", to_us(all.percentile(99.9))},
                          {"p99.99", to_us(all.percentile(99.99))},
                          {"max", to_us(all.max())},          {"mean", to_us(uint64_t(all.mean()))}};
+    // The latency CDF, one point per histogram bucket: [upper bound in us, fraction at or below].
+    nlohmann::json cdf = nlohmann::json::array();
+    uint64_t below = 0;
+    all.for_each_bucket([&](uint64_t, uint64_t high, uint64_t count) {
+      below += count;
+      cdf.push_back({to_us(high), double(below) / double(all.count())});
+    });
+    out["cdf"] = std::move(cdf);
     if (!floor_rtts.empty()) {
       std::sort(floor_rtts.begin(), floor_rtts.end());
       const double p50 = to_us(floor_rtts[floor_rtts.size() / 2]) * 1000;

@@ -3,7 +3,9 @@
 // until SIGINT/SIGTERM (or --duration), then reports ops and cycles per op for each lcore.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <fstream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <rte_cycles.h>
 #include <vector>
 
@@ -48,6 +50,11 @@ class ServerDispatcher final : public Dispatcher {
       if (d.conn && !reply(*d.conn, d.tid)) break;  // its tx queue is full: try next tick
       ++deferred_head_;
     }
+  }
+
+  // Event mode: the next reply held back by think time.
+  uint64_t next_due_tsc() const override {
+    return deferred_head_ == deferred_tail_ ? UINT64_MAX : deferred_[deferred_head_ % kDeferred].due;
   }
 
   void on_fault(Connection& c, std::string_view why) override {
@@ -99,6 +106,7 @@ int main(int argc, char** argv) {
   unsigned workers = 1;
   double think_us = 0, duration = 0;
   bool quiet = false;
+  std::string json_path;
   RuntimeOptions runtime_options;
   perf::TransportFlags transport;
   app.add_option("bind_addr", bind_addr, "address to serve, IPv4:PORT (shm: its name)")->required();
@@ -108,6 +116,7 @@ int main(int argc, char** argv) {
   app.add_option("--duration", duration, "stop after this many seconds (default: on SIGINT)")
       ->check(CLI::NonNegativeNumber);
   app.add_flag("--quiet", quiet, "print only the final report");
+  app.add_option("--json", json_path, "on exit, write the report to this file as JSON");
   perf::add_transport_flags(app, transport);
   add_runtime_options(app, runtime_options);
   if (int status = parse_flags(app, argc, argv); status >= 0) return status;
@@ -116,6 +125,7 @@ int main(int argc, char** argv) {
     if (runtime_options.lcores.empty() && runtime_options.coremask.empty())
       runtime_options.lcores = workers == 1 ? "0" : fmt::format("0-{}", workers - 1);
     MessengerOptions mo = perf::messenger_options(transport, proto::EntityType::kOsd);
+    const WaitPolicy policy = perf::wait_policy(transport);
     HostPort bind = parse_host_port(bind_addr);
     Runtime runtime(runtime_options, "perf_msgr_server");
     std::vector<unsigned> lcores = runtime.lcores();
@@ -130,7 +140,7 @@ int main(int argc, char** argv) {
     std::vector<Reactor*> reactor_ptrs;
     for (unsigned lcore : lcores) {
       dispatchers.push_back(std::make_unique<ServerDispatcher>(think_cycles, runtime_options.verbose));
-      reactors.push_back(std::make_unique<Reactor>(lcore, *dispatchers.back()));
+      reactors.push_back(std::make_unique<Reactor>(lcore, *dispatchers.back(), policy));
       reactor_ptrs.push_back(reactors.back().get());
     }
     Messenger messenger(mo, reactor_ptrs);
@@ -143,9 +153,9 @@ int main(int argc, char** argv) {
       });
     }
     if (!quiet)
-      fmt::print("perf_msgr_server: serving {} on {} ({} worker lcore{}), think time {} us\n",
-                 bind.to_string(), to_string(mo.transport), workers, workers > 1 ? "s" : "",
-                 think_us);
+      fmt::print("perf_msgr_server: serving {} on {} ({} mode, {} worker lcore{}), think time {} us\n",
+                 bind.to_string(), to_string(mo.transport), to_string(policy), workers,
+                 workers > 1 ? "s" : "", think_us);
     std::fflush(stdout);
     runtime.run_on_all_lcores([&](unsigned lcore) {
       for (auto& r : reactors)
@@ -153,18 +163,34 @@ int main(int argc, char** argv) {
       return 0;
     });
     uint64_t total = 0;
+    nlohmann::json lcore_reports = nlohmann::json::array();
     for (size_t i = 0; i < reactors.size(); ++i) {
       const auto& s = reactors[i]->stats();
       const uint64_t ops = dispatchers[i]->ops();
       total += ops;
       fmt::print("lcore {}: {} ops, {:.0f} busy cycles/op, {:.0f} cycles/op overall, {} connections "
-                 "({} closed)\n",
+                 "({} closed)",
                  reactors[i]->lcore(), ops, ops ? double(s.busy_cycles) / ops : 0.0,
                  ops ? double(s.total_cycles) / ops : 0.0, s.connections_adopted,
                  s.connections_faulted);
+      if (policy != WaitPolicy::kPoll)
+        fmt::print(", slept {} times ({} woken by the transport)", s.sleeps, s.wakeups);
+      fmt::print("\n");
+      lcore_reports.push_back({{"lcore", reactors[i]->lcore()}, {"ops", ops},
+                               {"busy_cycles", s.busy_cycles}, {"total_cycles", s.total_cycles},
+                               {"connections", s.connections_adopted}, {"sleeps", s.sleeps}});
     }
-    fmt::print("perf_msgr_server: {} ops in all, {} connections accepted\n", total,
-               messenger.accepted());
+    const double cpu_seconds = perf::process_cpu_seconds();
+    fmt::print("perf_msgr_server: {} ops in all, {} connections accepted, {:.3f} us cpu/op\n", total,
+               messenger.accepted(), total ? cpu_seconds * 1e6 / double(total) : 0.0);
+    if (!json_path.empty()) {
+      nlohmann::json out = {{"transport", to_string(mo.transport)}, {"mode", to_string(policy)},
+                            {"ops", total}, {"connections", messenger.accepted()},
+                            {"cpu_seconds", cpu_seconds}, {"lcores", lcore_reports}};
+      std::ofstream f(json_path);
+      f << out.dump(2) << "\n";
+      if (!f) throw StartupError("cannot write " + json_path, 1);
+    }
     return 0;
   } catch (const StartupError& e) {
     fmt::print(stderr, "perf_msgr_server: error: {}\n", e.what());

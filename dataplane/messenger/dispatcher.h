@@ -20,6 +20,9 @@ class Dispatcher {
   virtual void on_fault(Connection&, std::string_view /*why*/) {}
   // Once per reactor iteration, after receive: the place for work that is due (sends, timers).
   virtual void on_tick(uint64_t /*now_tsc*/) {}
+  // When on_tick next has work that is not a reply to a message (think time, a deadline): how
+  // long an event-driven reactor may sleep. UINT64_MAX: nothing scheduled.
+  virtual uint64_t next_due_tsc() const { return UINT64_MAX; }
 };
 
 }  // namespace pollmsgr

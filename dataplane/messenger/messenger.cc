@@ -62,7 +62,11 @@ void Messenger::bind(const HostPort& address) {
     shm_listener_ = std::make_unique<ShmListener>(address);
   else
     tcp_listener_ = std::make_unique<TcpListener>(address);
+  // Poll mode finds new clients on a timer; event mode wakes when the listener is readable (the
+  // timer still finishes shm set-ups whose fds arrive after the connect).
   reactors_.at(0)->add_timer(kAcceptPollUs, [this](uint64_t) { accept_ready(); });
+  reactors_.at(0)->watch_fd(shm_listener_ ? shm_listener_->fd() : tcp_listener_->fd(),
+                            [this] { accept_ready(); });
 }
 
 void Messenger::accept_ready() {

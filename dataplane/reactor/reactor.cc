@@ -2,17 +2,77 @@
 
 #include <rte_cycles.h>
 #include <rte_pause.h>
+#include <sys/epoll.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
+#include "dataplane/runtime/startup_error.h"
 
 namespace pollmsgr {
 namespace {
 constexpr uint64_t kHousekeepingUs = 50;   // adopt hand-offs, drop faulted connections
 constexpr uint64_t kPeerCheckUs = 100000;  // is each peer still alive (a syscall for shm)
+// An event-driven reactor sleeps: its housekeeping (and timers) run this often at most.
+constexpr uint64_t kEventHousekeepingUs = 10000;
+constexpr uint64_t kWakeTag = UINT64_MAX;  // epoll data of the worker's doorbell
+constexpr uint64_t kStopTag = UINT64_MAX - 1;  // epoll data of the helper's stop eventfd
+
+void ring(int eventfd_fd) {
+  uint64_t one = 1;
+  [[maybe_unused]] ssize_t r = write(eventfd_fd, &one, sizeof(one));
+}
+void drain(int eventfd_fd) {
+  uint64_t count;
+  [[maybe_unused]] ssize_t r = read(eventfd_fd, &count, sizeof(count));
+}
+UniqueFd watched_eventfd(int epoll_fd, uint64_t tag, int flags) {
+  UniqueFd fd(eventfd(0, EFD_CLOEXEC | flags));
+  epoll_event ev{EPOLLIN, {.u64 = tag}};
+  if (!fd || (epoll_fd >= 0 && epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd.get(), &ev) != 0))
+    throw StartupError(std::string("event mode: cannot set up an eventfd: ") + strerror(errno), 1);
+  return fd;
+}
 }  // namespace
+
+WaitPolicy parse_wait_policy(const std::string& mode, bool handoff) {
+  if (mode != "poll" && mode != "event")
+    throw StartupError("--mode '" + mode + "': expected poll or event");
+  if (handoff && mode != "event")
+    throw StartupError("--event-handoff needs --mode event (it adds a thread hop to event mode)");
+  if (mode == "poll") return WaitPolicy::kPoll;
+  return handoff ? WaitPolicy::kEventHandoff : WaitPolicy::kEvent;
+}
+
+const char* to_string(WaitPolicy policy) {
+  switch (policy) {
+    case WaitPolicy::kPoll: return "poll";
+    case WaitPolicy::kEvent: return "event";
+    case WaitPolicy::kEventHandoff: return "event-handoff";
+  }
+  return "?";
+}
 
 Reactor::Reactor(unsigned lcore, Dispatcher& dispatcher, WaitPolicy policy)
     : lcore_(lcore), dispatcher_(dispatcher), policy_(policy),
-      housekeeping_period_(rte_get_tsc_hz() / 1000000 * kHousekeepingUs) {
+      housekeeping_period_(rte_get_tsc_hz() / 1000000 *
+                           (policy == WaitPolicy::kPoll ? kHousekeepingUs : kEventHousekeepingUs)) {
   connections_.reserve(4096);
+  if (policy_ != WaitPolicy::kPoll) {
+    epoll_.reset(epoll_create1(EPOLL_CLOEXEC));
+    if (!epoll_) throw StartupError(std::string("event mode: epoll_create1: ") + strerror(errno), 1);
+    // The worker blocks on the whole set itself, or (hand-off) only on its doorbell.
+    wake_ = watched_eventfd(policy_ == WaitPolicy::kEvent ? epoll_.get() : -1, kWakeTag,
+                            EFD_NONBLOCK);
+    if (policy_ == WaitPolicy::kEventHandoff) {
+      armed_ = watched_eventfd(-1, 0, 0);  // blocking: the helper sleeps on it
+      helper_stop_ = watched_eventfd(epoll_.get(), kStopTag, EFD_NONBLOCK);
+    }
+  }
   add_timer(kPeerCheckUs, [this](uint64_t) { check_peers(); });
 }
 
@@ -24,7 +84,27 @@ Reactor::~Reactor() {
 void Reactor::adopt(std::unique_ptr<Connection> c) {
   ++stats_.connections_adopted;
   c->set_dispatcher(&dispatcher_);
+  if (epoll_) {
+    c->endpoint().allow_sleep();
+    epoll_event ev{EPOLLIN, {.u64 = 0}};
+    if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, c->endpoint().wait_fd(), &ev) != 0)
+      c->fault("event mode: cannot watch the connection");
+  }
   connections_.push_back(std::move(c));
+}
+
+bool Reactor::hand_off(Connection* connection) {
+  if (!inbox_.push(connection)) return false;
+  if (wake_) ring(wake_.get());
+  return true;
+}
+
+void Reactor::watch_fd(int fd, std::function<void()> on_ready) {
+  if (!epoll_) return;
+  watched_.push_back(std::move(on_ready));
+  epoll_event ev{EPOLLIN, {.u64 = watched_.size()}};
+  if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0)
+    throw StartupError("event mode: cannot watch a listener", 1);
 }
 
 void Reactor::add_timer(uint64_t period_us, Timer timer) {
@@ -33,7 +113,14 @@ void Reactor::add_timer(uint64_t period_us, Timer timer) {
 }
 
 void Reactor::run(const std::atomic<bool>& stop) {
+  // Started here so that it inherits this lcore's affinity: the hop costs a thread switch.
+  if (policy_ == WaitPolicy::kEventHandoff) helper_ = std::thread([this] { handoff_loop(); });
   while (!stop.load(std::memory_order_relaxed) && poll_once()) {
+  }
+  if (helper_.joinable()) {
+    ring(helper_stop_.get());
+    ring(armed_.get());
+    helper_.join();
   }
 }
 
@@ -52,8 +139,70 @@ bool Reactor::poll_once() {
     next_housekeeping_ = now_ + housekeeping_period_;
     if (exit_when_idle_ && connections_.empty()) return false;
   }
-  if (!received && policy_ == WaitPolicy::kPoll) rte_pause();
+  if (!received) {
+    if (policy_ == WaitPolicy::kPoll)
+      rte_pause();
+    else
+      wait_for_events();
+  }
   return !local_stop_;
+}
+
+void Reactor::wait_for_events() {
+  for (auto& c : connections_)
+    if (!c->endpoint().tx_idle() || c->tx_queued() || c->faulted()) return;  // work left: no sleep
+  size_t armed = 0;
+  for (; armed < connections_.size(); ++armed)
+    if (!connections_[armed]->endpoint().arm_wait()) break;
+  if (armed == connections_.size()) {
+    ++stats_.sleeps;
+    if (block_until(std::min(next_housekeeping_, dispatcher_.next_due_tsc())))
+      ++stats_.wakeups;
+  }
+  for (size_t i = 0; i < armed; ++i) connections_[i]->endpoint().disarm_wait();
+}
+
+bool Reactor::block_until(uint64_t deadline) {
+  const uint64_t now = rte_rdtsc();
+  const uint64_t ns = deadline <= now ? 0
+                      : static_cast<uint64_t>(double(deadline - now) * 1e9 / double(rte_get_tsc_hz()));
+  const timespec timeout{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
+  if (policy_ == WaitPolicy::kEventHandoff) {
+    ring(armed_.get());  // the helper may now block on the endpoints for us
+    pollfd doorbell{wake_.get(), POLLIN, 0};
+    if (ppoll(&doorbell, 1, &timeout, nullptr) != 1) return false;
+    drain(wake_.get());
+    next_housekeeping_ = 0;  // a hand-off may be waiting
+    for (auto& on_ready : watched_) on_ready();  // the helper does not say which fd woke
+    return true;
+  }
+  epoll_event events[16];
+  const int n = epoll_pwait2(epoll_.get(), events, 16, &timeout, nullptr);
+  for (int i = 0; i < n; ++i) {
+    const uint64_t tag = events[i].data.u64;
+    if (tag == kWakeTag) {
+      drain(wake_.get());
+      next_housekeeping_ = 0;  // adopt the hand-off now
+    } else if (tag > 0) {
+      watched_[tag - 1]();
+    }
+  }
+  return n > 0;
+}
+
+// The helper thread of kEventHandoff: each time the worker is about to sleep, block in epoll_wait
+// on its endpoints and listeners, then wake the worker through its eventfd.
+void Reactor::handoff_loop() {
+  epoll_event events[16];
+  for (;;) {
+    drain(armed_.get());  // blocks until the worker sleeps
+    int n;
+    do n = epoll_wait(epoll_.get(), events, 16, -1);
+    while (n < 0 && errno == EINTR);
+    for (int i = 0; i < n; ++i)
+      if (events[i].data.u64 == kStopTag) return;
+    ring(wake_.get());
+  }
 }
 
 void Reactor::housekeeping(uint64_t now) {
@@ -81,6 +230,7 @@ void Reactor::check_peers() {
 
 void Reactor::drop(size_t index, const std::string& why) {
   ++stats_.connections_faulted;
+  if (epoll_) epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, connections_[index]->endpoint().wait_fd(), nullptr);
   dispatcher_.on_fault(*connections_[index], why);
   connections_[index] = std::move(connections_.back());
   connections_.pop_back();  // destroying it unmaps its rings / closes its socket

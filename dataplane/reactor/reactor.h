@@ -7,17 +7,24 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "dataplane/messenger/connection.h"
 #include "dataplane/messenger/dispatcher.h"
 #include "dataplane/reactor/spsc_ring.h"
+#include "dataplane/transport/unique_fd.h"
 
 namespace pollmsgr {
 
 // How an idle reactor waits: `poll` spins; `event` (the event-driven design pollmsgr measures
-// itself against) will block on the endpoints' wait fds.
-enum class WaitPolicy : uint8_t { kPoll, kEvent };
+// itself against) blocks in epoll_wait on its endpoints' wait fds, then runs the same code;
+// `event-handoff` adds the hop Ceph's RDMA stack has: a helper thread blocks on the endpoints
+// and wakes the worker through an eventfd.
+enum class WaitPolicy : uint8_t { kPoll, kEvent, kEventHandoff };
+// "poll" | "event", and whether --event-handoff was given; throws StartupError.
+WaitPolicy parse_wait_policy(const std::string& mode, bool handoff);
+const char* to_string(WaitPolicy policy);
 
 struct ReactorStats {
   uint64_t iterations = 0;
@@ -25,6 +32,8 @@ struct ReactorStats {
   uint64_t total_cycles = 0;
   uint64_t connections_adopted = 0;
   uint64_t connections_faulted = 0;
+  uint64_t sleeps = 0;   // event policies: times it blocked
+  uint64_t wakeups = 0;  // ... and was woken by an fd (the rest ran into a timeout)
 };
 
 class Reactor {
@@ -38,7 +47,10 @@ class Reactor {
   // Takes a connection on this reactor's lcore (or before the loop starts).
   void adopt(std::unique_ptr<Connection> connection);
   // Another lcore's hand-off; false when the inbox is full. Single producer per reactor.
-  bool hand_off(Connection* connection) { return inbox_.push(connection); }
+  bool hand_off(Connection* connection);
+  // Event policies: also wake for `fd` becoming readable, and call `on_ready` (e.g. a listener).
+  void watch_fd(int fd, std::function<void()> on_ready);
+  WaitPolicy policy() const { return policy_; }
   // Runs `timer` every `period_us` on this lcore (set up before run()).
   void add_timer(uint64_t period_us, Timer timer);
 
@@ -57,6 +69,9 @@ class Reactor {
  private:
   void housekeeping(uint64_t now);
   void check_peers();
+  void wait_for_events();
+  bool block_until(uint64_t deadline_tsc);  // true when woken by an fd, not the deadline
+  void handoff_loop();
   void drop(size_t index, const std::string& why);
 
   unsigned lcore_;
@@ -72,6 +87,12 @@ class Reactor {
   bool exit_when_idle_ = false;
   bool local_stop_ = false;
   uint64_t now_ = 0, next_housekeeping_ = 0, housekeeping_period_ = 0;
+  // Event policies: the set of endpoint and listener fds; the worker's doorbell (a connection
+  // handed over, or the helper's wake-up); with the helper thread, its "worker is about to
+  // sleep" and "stop" eventfds.
+  UniqueFd epoll_, wake_, armed_, helper_stop_;
+  std::vector<std::function<void()>> watched_;
+  std::thread helper_;
   ReactorStats stats_;
 };
 

@@ -20,6 +20,12 @@ class LatencyHistogram {
   // to the exact min and max).
   uint64_t percentile(double percent) const;
   void reset() { *this = LatencyHistogram{}; }
+  // Calls f(low, high, count) for each bucket that holds values, in increasing order.
+  template <class F>
+  void for_each_bucket(F&& f) const {
+    for (size_t b = 0; b < kBuckets; ++b)
+      if (counts_[b]) f(bucket_low(b), bucket_high(b), counts_[b]);
+  }
 
   static size_t bucket_of(uint64_t value);
   static uint64_t bucket_low(size_t bucket);

@@ -33,8 +33,13 @@ class Endpoint : public proto::FrameSink {
   virtual EndpointStatus check_peer() = 0;
   // Every housekeeping period (tens of microseconds) on the owning lcore: cheap upkeep.
   virtual void on_timer() {}
-  // What the event-driven wait policy blocks on for this endpoint's receive side.
+  // The event-driven wait policy. wait_fd() is what it blocks on for this endpoint's receive
+  // side; allow_sleep() is called once before the first wait; arm_wait() just before blocking
+  // (false: data is already there, do not block); disarm_wait() after waking.
   virtual int wait_fd() const = 0;
+  virtual void allow_sleep() {}
+  virtual bool arm_wait() { return true; }
+  virtual void disarm_wait() {}
   virtual const char* kind() const = 0;
 
   // FrameSink: the session's control frames go straight into the tx window.

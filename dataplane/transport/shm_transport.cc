@@ -167,12 +167,37 @@ EndpointStatus ShmEndpoint::tx_flush() {
     // waits on them, instead of one at a time from inside the encoder.
     uint8_t* next = tx_ring_ + tx_produced_ % ring_bytes_;
     for (size_t off = 0; off < kTxPrefetchBytes; off += 64) __builtin_prefetch(next + off, 1);
-    if (tx_counters_->receiver_sleeping.load(std::memory_order_acquire)) {
-      uint64_t one = 1;
-      [[maybe_unused]] ssize_t r = write(tx_doorbell_.get(), &one, sizeof(one));
+    // Only a receiver that may sleep costs the sender a fence: produced, then the flag, in
+    // that order, so one of the two sides always sees the other (no lost wake-up).
+    if (tx_counters_->receiver_may_sleep.load(std::memory_order_relaxed)) {
+      std::atomic_thread_fence(std::memory_order_seq_cst);
+      if (tx_counters_->receiver_sleeping.load(std::memory_order_relaxed)) {
+        uint64_t one = 1;
+        [[maybe_unused]] ssize_t r = write(tx_doorbell_.get(), &one, sizeof(one));
+      }
     }
   }
   return corrupt_ ? EndpointStatus::kError : EndpointStatus::kOk;
+}
+
+void ShmEndpoint::allow_sleep() {
+  rx_counters_->receiver_may_sleep.store(1, std::memory_order_seq_cst);
+}
+
+bool ShmEndpoint::arm_wait() {
+  rx_counters_->receiver_sleeping.store(1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  if (rx_counters_->produced.load(std::memory_order_relaxed) != rx_consumed_) {
+    rx_counters_->receiver_sleeping.store(0, std::memory_order_relaxed);
+    return false;
+  }
+  return true;
+}
+
+void ShmEndpoint::disarm_wait() {
+  rx_counters_->receiver_sleeping.store(0, std::memory_order_relaxed);
+  uint64_t count;
+  [[maybe_unused]] ssize_t r = read(rx_doorbell_.get(), &count, sizeof(count));  // drain
 }
 
 EndpointStatus ShmEndpoint::check_peer() {

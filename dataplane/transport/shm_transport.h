@@ -25,7 +25,10 @@ struct ShmOptions {
 struct alignas(64) ShmRingCounters {
   alignas(64) std::atomic<uint64_t> produced{0};  // written by the sender only
   alignas(64) std::atomic<uint64_t> consumed{0};  // written by the receiver only
-  alignas(64) std::atomic<uint32_t> receiver_sleeping{0};  // event policy: ring the doorbell
+  // The event policy's doorbell protocol: the receiver says once that it may sleep, and sets
+  // `receiver_sleeping` before it blocks; a sender that sees it writes the eventfd.
+  alignas(64) std::atomic<uint32_t> receiver_may_sleep{0};
+  std::atomic<uint32_t> receiver_sleeping{0};
 };
 struct ShmControl {
   static constexpr uint64_t kMagic = 0x706f6c6c73686d31ull;  // "pollshm1"
@@ -52,6 +55,9 @@ class ShmEndpoint final : public Endpoint {
   bool tx_idle() const override { return true; }  // committed bytes are in the peer's memory
   EndpointStatus check_peer() override;
   int wait_fd() const override { return rx_doorbell_.get(); }
+  void allow_sleep() override;
+  bool arm_wait() override;
+  void disarm_wait() override;
   void on_timer() override { serve_floor_probe(); }
   const char* kind() const override { return "shm"; }
 

@@ -26,6 +26,7 @@ class TcpEndpoint final : public Endpoint {
   bool tx_idle() const override { return tx_begin_ == tx_end_; }
   EndpointStatus check_peer() override { return status_; }
   int wait_fd() const override { return fd_.get(); }
+  bool arm_wait() override { return rx_begin_ == rx_end_; }  // unread bytes: do not block
   const char* kind() const override { return "tcp"; }
 
   // Connects (blocking, with a timeout: start-up only). Throws StartupError naming the fix.
