@@ -250,6 +250,7 @@ int main(int argc, char** argv) {
     }
 
     std::vector<uint64_t> floor_rtts;
+    const double cpu_at_start = perf::process_cpu_seconds();
     s.warmup_end = start + static_cast<uint64_t>(warmup * double(hz));
     s.send_end = duration > 0 ? s.warmup_end + static_cast<uint64_t>(duration * double(hz)) : 0;
     runtime.run_on_all_lcores([&](unsigned lcore) {
@@ -283,8 +284,8 @@ int main(int argc, char** argv) {
       unanswered += j.sent - j.completed;
       completed += j.completed;
     }
-    // Every op this process completed, warm-up included, against all the CPU it used.
-    const double cpu_seconds = perf::process_cpu_seconds();
+    // Every op completed, warm-up included, against all the CPU the process used meanwhile.
+    const double cpu_seconds = perf::process_cpu_seconds() - cpu_at_start;
     const double cpu_us_per_op = completed ? cpu_seconds * 1e6 / double(completed) : 0;
     errors += unanswered;
     const double seconds = measured ? double(last - first) / double(hz) : 0;
@@ -302,7 +303,7 @@ int main(int argc, char** argv) {
                numjobs > 1 ? "s" : "", concurrency, msg_len);
     fmt::print("  ops        {:>12}   in {:.3f} s\n", measured, seconds);
     fmt::print("  ops/s      {:>12.0f}\n  MB/s       {:>12.1f}\n", iops, mbps);
-    fmt::print("  cpu        {:>12.3f} us/op  ({:.2f} s in this process)\n", cpu_us_per_op,
+    fmt::print("  cpu        {:>12.3f} us/op  ({:.2f} s of this process)\n", cpu_us_per_op,
                cpu_seconds);
     fmt::print("  round trip, us:  min {:.3f}  p50 {:.3f}  p90 {:.3f}  p99 {:.3f}  p99.9 {:.3f}  "
                "p99.99 {:.3f}  max {:.3f}\n",
