@@ -6,6 +6,7 @@
 
 #include "dataplane/messenger/messenger.h"
 #include "dataplane/reactor/reactor.h"
+#include "verbs/rdma_transport.h"
 
 namespace CLI {
 class App;
@@ -19,11 +20,20 @@ struct TransportFlags {
   bool no_data_crc = false;
   std::string mode = "poll";
   bool event_handoff = false;
+  verbs::RdmaOptions rdma;  // its chunk_bytes comes from rdma_chunk_kb
+  uint32_t rdma_chunk_kb = 16;
 };
 void add_transport_flags(CLI::App& app, TransportFlags& flags);
 // Validates the flags into messenger options (throws StartupError).
 MessengerOptions messenger_options(const TransportFlags& flags, proto::EntityType my_type);
 WaitPolicy wait_policy(const TransportFlags& flags);  // throws StartupError
+// --transport rdma: opens the device and registers the buffers (throws StartupError); else
+// nullptr. It must outlive the Messenger and every connection.
+std::unique_ptr<verbs::RdmaTransport> make_rdma_transport(const TransportFlags& flags,
+                                                          MessengerOptions& options,
+                                                          size_t reactors);
+// One line on where the rdma buffers are, for the final report (empty without rdma).
+std::string rdma_census(const verbs::RdmaTransport* rdma);
 
 // User + system CPU time of this process so far, seconds.
 double process_cpu_seconds();

@@ -216,6 +216,7 @@ int main(int argc, char** argv) {
     s.payload = payload;
 
     std::vector<unsigned> lcores = runtime.lcores();
+    auto rdma = perf::make_rdma_transport(transport, mo, lcores.size());  // outlives the reactors
     std::vector<std::unique_ptr<Reactor>> reactors(lcores.size());
     std::vector<Reactor*> reactor_ptrs(lcores.size());
     std::vector<std::unique_ptr<ClientDispatcher>> dispatchers;

@@ -135,6 +135,7 @@ int main(int argc, char** argv) {
     lcores.resize(workers);
     const uint64_t think_cycles =
         static_cast<uint64_t>(think_us * static_cast<double>(rte_get_tsc_hz()) / 1e6);
+    auto rdma = perf::make_rdma_transport(transport, mo, workers);  // outlives the reactors
     std::vector<std::unique_ptr<ServerDispatcher>> dispatchers;
     std::vector<std::unique_ptr<Reactor>> reactors;
     std::vector<Reactor*> reactor_ptrs;
@@ -182,6 +183,7 @@ int main(int argc, char** argv) {
                                {"connections", s.connections_adopted}, {"sleeps", s.sleeps}});
     }
     const double cpu_seconds = perf::process_cpu_seconds() - cpu_at_start;
+    if (rdma) fmt::print("{}\n", perf::rdma_census(rdma.get()));
     fmt::print("perf_msgr_server: {} ops in all, {} connections accepted, {:.3f} us cpu/op\n", total,
                messenger.accepted(), total ? cpu_seconds * 1e6 / double(total) : 0.0);
     if (!json_path.empty()) {

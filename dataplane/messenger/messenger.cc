@@ -16,9 +16,7 @@ constexpr uint64_t kAcceptPollUs = 200;
 TransportKind parse_transport(const std::string& name) {
   if (name == "shm") return TransportKind::kShm;
   if (name == "tcp") return TransportKind::kTcp;
-  if (name == "rdma")
-    throw StartupError("--transport rdma: the RDMA transport is not part of this build yet; use "
-                       "shm or tcp");
+  if (name == "rdma") return TransportKind::kRdma;
   throw StartupError(fmt::format("--transport '{}': expected shm, tcp or rdma", name));
 }
 
@@ -33,7 +31,10 @@ const char* to_string(TransportKind kind) {
 
 Messenger::Messenger(MessengerOptions options, std::vector<Reactor*> reactors)
     : options_(std::move(options)), reactors_(std::move(reactors)),
-      nonce_(static_cast<uint32_t>(std::random_device{}())) {}
+      nonce_(static_cast<uint32_t>(std::random_device{}())) {
+  if (options_.transport == TransportKind::kRdma && !options_.rdma)
+    throw StartupError("--transport rdma: no RDMA transport was set up", 1);
+}
 
 Messenger::~Messenger() = default;
 
@@ -58,23 +59,34 @@ proto::SessionConfig Messenger::session_config(proto::Role role, const proto::En
 
 void Messenger::bind(const HostPort& address) {
   bound_ = address;
-  if (options_.transport == TransportKind::kShm)
+  int listen_fd;
+  if (options_.transport == TransportKind::kShm) {
     shm_listener_ = std::make_unique<ShmListener>(address);
-  else
+    listen_fd = shm_listener_->fd();
+  } else if (options_.transport == TransportKind::kTcp) {
     tcp_listener_ = std::make_unique<TcpListener>(address);
+    listen_fd = tcp_listener_->fd();
+  } else {
+    options_.rdma->listen(address);
+    listen_fd = options_.rdma->listen_fd();
+  }
   // Poll mode finds new clients on a timer; event mode wakes when the listener is readable (the
-  // timer still finishes shm set-ups whose fds arrive after the connect).
+  // timer still finishes set-ups whose second half arrives after the connect).
   reactors_.at(0)->add_timer(kAcceptPollUs, [this](uint64_t) { accept_ready(); });
-  reactors_.at(0)->watch_fd(shm_listener_ ? shm_listener_->fd() : tcp_listener_->fd(),
-                            [this] { accept_ready(); });
+  reactors_.at(0)->watch_fd(listen_fd, [this] { accept_ready(); });
 }
 
 void Messenger::accept_ready() {
   // Runs on the first reactor's lcore only.
   for (;;) {
     std::unique_ptr<Endpoint> ep;
+    size_t reactor_index = next_reactor_;
     proto::EntityAddr peer = proto::EntityAddr::ipv4(proto::EntityAddr::kAny, "127.0.0.1", 0);
-    if (shm_listener_) {
+    if (options_.rdma && options_.transport == TransportKind::kRdma) {
+      auto accepted = options_.rdma->accept();  // it chose the reactor when it built the QP
+      ep = std::move(accepted.endpoint);
+      reactor_index = accepted.reactor_index;
+    } else if (shm_listener_) {
       ep = shm_listener_->accept();
     } else if (auto tcp = tcp_listener_->accept(options_.tcp)) {
       sockaddr_in sa = tcp->peer_address();
@@ -89,7 +101,8 @@ void Messenger::accept_ready() {
     ++next_id_;
     ++accepted_;
     conn->start();
-    Reactor* target = reactors_[next_reactor_++ % reactors_.size()];
+    Reactor* target = reactors_[reactor_index % reactors_.size()];
+    next_reactor_ = reactor_index + 1;
     if (target == reactors_[0]) {
       target->adopt(std::move(conn));
     } else if (!target->hand_off(conn.get())) {
@@ -102,10 +115,15 @@ void Messenger::accept_ready() {
 
 Connection* Messenger::connect_to(const HostPort& server, Reactor& reactor) {
   std::unique_ptr<Endpoint> ep;
-  if (options_.transport == TransportKind::kShm)
+  if (options_.transport == TransportKind::kShm) {
     ep = ShmEndpoint::connect(server, options_.shm);
-  else
+  } else if (options_.transport == TransportKind::kTcp) {
     ep = TcpEndpoint::connect(server, options_.tcp);
+  } else {
+    size_t index = 0;
+    while (index < reactors_.size() && reactors_[index] != &reactor) ++index;
+    ep = options_.rdma->connect(server, index);
+  }
   auto conn = std::make_unique<Connection>(
       next_id_, std::move(ep),
       session_config(proto::Role::kClient, server.entity_addr(proto::EntityAddr::kMsgr2)), nullptr);

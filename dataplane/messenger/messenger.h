@@ -11,13 +11,13 @@
 #include "dataplane/transport/address.h"
 #include "dataplane/transport/shm_transport.h"
 #include "dataplane/transport/tcp_transport.h"
+#include "dataplane/transport/transport_factory.h"
 #include "proto/session.h"
 
 namespace pollmsgr {
 
 enum class TransportKind : uint8_t { kShm, kTcp, kRdma };
-// "shm" | "tcp" | "rdma"; throws StartupError for anything else, or for a transport this build
-// does not have.
+// "shm" | "tcp" | "rdma"; throws StartupError for anything else.
 TransportKind parse_transport(const std::string& name);
 const char* to_string(TransportKind kind);
 
@@ -29,6 +29,9 @@ struct MessengerOptions {
   ShmOptions shm;
   TcpOptions tcp;
   proto::FrameLimits limits;
+  // kRdma: the verbs transport (verbs/RdmaTransport), made by the application, outliving the
+  // Messenger and its connections.
+  TransportFactory* rdma = nullptr;
 };
 
 class Messenger {

@@ -78,7 +78,7 @@ sockaddr_in TcpEndpoint::peer_address() const {
   return sa;
 }
 
-std::unique_ptr<TcpEndpoint> TcpEndpoint::connect(const HostPort& server, const TcpOptions& o) {
+UniqueFd tcp_connect(const HostPort& server, const char* what) {
   UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   sockaddr_in sa = server.sockaddr();
   int rc = ::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof(sa));
@@ -93,9 +93,14 @@ std::unique_ptr<TcpEndpoint> TcpEndpoint::connect(const HostPort& server, const 
   socklen_t len = sizeof(err);
   getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &err, &len);
   if (err != 0)
-    throw StartupError(fmt::format("cannot connect to {}: {} (is perf_msgr_server running there "
-                                   "with --transport tcp?)", server.to_string(), std::strerror(err)), 1);
-  return std::make_unique<TcpEndpoint>(std::move(fd), o);
+    throw StartupError(fmt::format("cannot connect to {}: {} (is {} running there?)",
+                                   server.to_string(), std::strerror(err), what), 1);
+  return fd;
+}
+
+std::unique_ptr<TcpEndpoint> TcpEndpoint::connect(const HostPort& server, const TcpOptions& o) {
+  return std::make_unique<TcpEndpoint>(
+      tcp_connect(server, "perf_msgr_server with --transport tcp"), o);
 }
 
 TcpListener::TcpListener(const HostPort& bind) {
@@ -108,10 +113,14 @@ TcpListener::TcpListener(const HostPort& bind) {
     throw StartupError(fmt::format("cannot listen on {}: {}", bind.to_string(), std::strerror(errno)));
 }
 
+UniqueFd TcpListener::accept_socket() {
+  return UniqueFd(accept4(listen_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+}
+
 std::unique_ptr<TcpEndpoint> TcpListener::accept(const TcpOptions& options) {
-  int fd = accept4(listen_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-  if (fd < 0) return nullptr;
-  return std::make_unique<TcpEndpoint>(UniqueFd(fd), options);
+  UniqueFd fd = accept_socket();
+  if (!fd) return nullptr;
+  return std::make_unique<TcpEndpoint>(std::move(fd), options);
 }
 
 uint16_t TcpListener::port() const {

@@ -41,11 +41,16 @@ class TcpEndpoint final : public Endpoint {
   EndpointStatus status_ = EndpointStatus::kOk;
 };
 
+// A connected, non-blocking TCP socket (blocking up to a few seconds for the connect: start-up
+// only). Throws StartupError naming the reason; `what` says what the peer should be running.
+UniqueFd tcp_connect(const HostPort& server, const char* what);
+
 class TcpListener {
  public:
   explicit TcpListener(const HostPort& bind);
   // nullptr when nobody is waiting (never blocks).
   std::unique_ptr<TcpEndpoint> accept(const TcpOptions& options);
+  UniqueFd accept_socket();  // the same, as a bare non-blocking socket (invalid when none)
   int fd() const { return listen_.get(); }
   uint16_t port() const;  // the bound port (useful with port 0)
 

@@ -1,0 +1,342 @@
+// rdma set-up and teardown: the device, the registered pool, the SRQs, the side channel, queue
+// pairs. The data path is in rdma_endpoint_datapath.cc.
+#include <fcntl.h>
+#include <poll.h>
+#include <rte_cycles.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fmt/format.h>
+#include <random>
+
+#include "dataplane/runtime/startup_error.h"
+#include "verbs/rdma_endpoint.h"
+
+namespace pollmsgr::verbs {
+namespace {
+
+constexpr uint64_t kHelloMagic = 0x706f6c6c72646d31ull;  // "pollrdm1"
+constexpr int kSetupTimeoutMs = 5000;
+constexpr size_t kMaxPendingAccepts = 64;
+constexpr char kReady = 'R';  // client to server: my queue pair is ready to receive
+constexpr uint64_t kBeaconWrId = ~0ull;
+
+// Each side's half of the set-up, over the side channel.
+struct Hello {
+  uint64_t magic = kHelloMagic;
+  uint32_t credits = 0;      // receive buffers the sender grants its peer
+  uint32_t chunk_bytes = 0;  // the largest SEND the sender can receive
+  QpAddress qp;
+};
+
+// Blocking (start-up) send/receive of exactly n bytes on a non-blocking socket.
+bool send_all(int fd, const void* data, size_t n) {
+  return send(fd, data, n, MSG_NOSIGNAL) == static_cast<ssize_t>(n);
+}
+bool recv_all(int fd, void* data, size_t n, int timeout_ms) {
+  auto* p = static_cast<uint8_t*>(data);
+  size_t have = 0;
+  while (have < n) {
+    pollfd pfd{fd, POLLIN, 0};
+    if (poll(&pfd, 1, timeout_ms) != 1) return false;
+    ssize_t r = recv(fd, p + have, n - have, 0);
+    if (r <= 0) return false;
+    have += static_cast<size_t>(r);
+  }
+  return true;
+}
+
+uint32_t random_psn() { return std::random_device{}() & 0xffffff; }
+
+}  // namespace
+
+// --- SharedReceiveQueue ---
+
+SharedReceiveQueue::SharedReceiveQueue(const Device& device, BufferPool& pool, uint32_t depth,
+                                       uint32_t credits)
+    : pool_(pool), depth_(depth), credits_(credits) {
+  ibv_srq_init_attr attr{};
+  attr.attr.max_wr = depth;
+  attr.attr.max_sge = 1;
+  srq_.reset(ibv_create_srq(device.pd(), &attr));
+  if (!srq_)
+    throw StartupError(fmt::format("cannot create a shared receive queue of {} on {}: {}", depth,
+                                   device.name(), strerror(errno)), 1);
+}
+
+SharedReceiveQueue::~SharedReceiveQueue() = default;  // posted buffers go with the pool
+
+bool SharedReceiveQueue::post(Buffer* const* buffers, unsigned n) {
+  ibv_recv_wr wrs[kRepostBatch];
+  ibv_sge sges[kRepostBatch];
+  for (unsigned done = 0; done < n;) {
+    const unsigned batch = std::min(n - done, kRepostBatch);
+    for (unsigned i = 0; i < batch; ++i) {
+      Buffer* b = buffers[done + i];
+      sges[i] = {reinterpret_cast<uint64_t>(b->data()), b->capacity, b->lkey};
+      wrs[i] = {};
+      wrs[i].wr_id = reinterpret_cast<uint64_t>(b);
+      wrs[i].sg_list = &sges[i];
+      wrs[i].num_sge = 1;
+      wrs[i].next = i + 1 < batch ? &wrs[i + 1] : nullptr;
+    }
+    ibv_recv_wr* bad = nullptr;
+    if (ibv_post_srq_recv(srq_.get(), wrs, &bad) != 0) return false;
+    posted_.fetch_add(batch, std::memory_order_relaxed);
+    done += batch;
+  }
+  return true;
+}
+
+bool SharedReceiveQueue::add_connection() {
+  const unsigned need = (connections_.load(std::memory_order_relaxed) + 1) * credits_;
+  const unsigned have = posted();
+  if (need > depth_) return false;
+  std::vector<Buffer*> fresh(need > have ? need - have : 0);  // set-up path: may allocate
+  if (!fresh.empty() && !pool_.get_bulk(fresh.data(), static_cast<unsigned>(fresh.size())))
+    return false;
+  if (!post(fresh.data(), static_cast<unsigned>(fresh.size()))) {
+    for (Buffer* b : fresh) b->release();
+    return false;
+  }
+  connections_.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+void SharedReceiveQueue::recycle(Buffer* b) {
+  const unsigned need = connections_.load(std::memory_order_relaxed) * credits_;
+  if (posted() + repost_count_ >= need) {
+    b->release();
+    return;
+  }
+  reposts_[repost_count_++] = b;
+  if (repost_count_ == kRepostBatch) flush_reposts();
+}
+
+void SharedReceiveQueue::flush_reposts() {
+  if (repost_count_ == 0) return;
+  if (!post(reposts_, repost_count_))
+    for (unsigned i = 0; i < repost_count_; ++i) reposts_[i]->release();
+  repost_count_ = 0;
+}
+
+// --- RdmaTransport ---
+
+RdmaTransport::RdmaTransport(const RdmaOptions& o, size_t reactors, bool event_mode)
+    : options_(o), event_mode_(event_mode) {
+  if (o.credits < 2)
+    throw StartupError("--rdma-credits must be at least 2 (one is kept for credit updates)");
+  if (o.chunk_bytes < 1024 || o.chunk_bytes > (16u << 20))
+    throw StartupError("--rdma-chunk-kb must be between 1 and 16384");
+  device_ = std::make_unique<Device>(o.device, o.port, o.gid_index);
+  const ibv_device_attr& a = device_->attr();
+  const uint32_t send_depth = 2 * o.credits + 8;
+  auto check = [&](const char* what, uint64_t want, uint64_t limit, const char* field,
+                   const char* flag) {
+    if (want > limit)
+      throw StartupError(fmt::format("{} {} exceeds what {} allows ({} = {}): lower {}", what, want,
+                                     device_->name(), field, limit, flag));
+  };
+  check("a send queue of", send_depth, static_cast<uint64_t>(a.max_qp_wr), "max_qp_wr", "--rdma-credits");
+  check("a completion queue of", send_depth + o.credits + 8, static_cast<uint64_t>(a.max_cqe), "max_cqe", "--rdma-credits");
+  check("a shared receive queue of", o.srq_depth, static_cast<uint64_t>(a.max_srq_wr), "max_srq_wr", "--rdma-srq-depth");
+  check("work requests with", 1, static_cast<uint64_t>(a.max_sge), "max_sge", "nothing: the device cannot gather");
+  check("receive buffers of", o.chunk_bytes, a.max_mr_size, "max_mr_size", "--rdma-chunk-kb");
+
+  pool_ = std::make_unique<BufferPool>("rdma_chunks", o.chunk_bytes, o.buffers);
+  pool_->for_each_memory_chunk(
+      [&](void* addr, size_t len) { memory_regions_.push_back(device_->register_memory(addr, len)); });
+  pool_->set_lkey([&](const void* addr) {
+    for (const auto& mr : memory_regions_) {
+      auto* base = static_cast<const uint8_t*>(mr->addr);
+      if (addr >= base && addr < base + mr->length) return mr->lkey;
+    }
+    return uint32_t{0};
+  });
+  for (size_t i = 0; i < reactors; ++i)
+    srqs_.push_back(std::make_unique<SharedReceiveQueue>(*device_, *pool_, o.srq_depth, o.credits));
+}
+
+RdmaTransport::~RdmaTransport() = default;
+
+std::unique_ptr<RdmaEndpoint> RdmaTransport::make_endpoint(size_t index, UniqueFd side) {
+  SharedReceiveQueue& srq = *srqs_.at(index);
+  if (!srq.add_connection())
+    throw StartupError(fmt::format(
+        "lcore {}'s receive queue cannot take another connection: {} posted of {}, {} buffers "
+        "free (raise --rdma-srq-depth or --rdma-buffers, or lower --rdma-credits)",
+        index, srq.posted(), options_.srq_depth, pool_->available()), 1);
+  return std::make_unique<RdmaEndpoint>(*this, srq, std::move(side));
+}
+
+std::unique_ptr<Endpoint> RdmaTransport::connect(const HostPort& server, size_t index) {
+  UniqueFd side = tcp_connect(server, "perf_msgr_server with --transport rdma");
+  auto ep = make_endpoint(index, std::move(side));
+  Hello mine{kHelloMagic, options_.credits, options_.chunk_bytes, ep->address()}, theirs;
+  if (!send_all(ep->side_channel(), &mine, sizeof(mine)) ||
+      !recv_all(ep->side_channel(), &theirs, sizeof(theirs), kSetupTimeoutMs))
+    throw StartupError(fmt::format("the rdma server at {} did not answer the set-up within {} s "
+                                   "(out of receive buffers or queue pairs? see its log)",
+                                   server.to_string(), kSetupTimeoutMs / 1000), 1);
+  if (theirs.magic != kHelloMagic)
+    throw StartupError(fmt::format("{} is not a pollmsgr rdma server", server.to_string()), 1);
+  ep->connect(theirs.qp, theirs.credits, theirs.chunk_bytes);
+  if (!send_all(ep->side_channel(), &kReady, 1))
+    throw StartupError(fmt::format("the rdma server at {} went away during set-up",
+                                   server.to_string()), 1);
+  return ep;
+}
+
+struct RdmaTransport::Pending {
+  UniqueFd side;
+  uint64_t deadline_tsc = 0;
+  Hello hello{};
+  size_t have = 0;                     // bytes of the client's hello received
+  std::unique_ptr<RdmaEndpoint> ep;    // once the hello is in: connected, waiting for kReady
+  size_t reactor_index = 0;
+};
+
+void RdmaTransport::listen(const HostPort& bind) {
+  listener_ = std::make_unique<TcpListener>(bind);
+  pending_.reserve(kMaxPendingAccepts);
+}
+
+int RdmaTransport::listen_fd() const { return listener_ ? listener_->fd() : -1; }
+
+TransportFactory::Accepted RdmaTransport::accept() {
+  if (pending_.size() < kMaxPendingAccepts) {
+    if (UniqueFd fd = listener_->accept_socket())
+      pending_.push_back({std::move(fd), rte_rdtsc() + rte_get_tsc_hz() * kSetupTimeoutMs / 1000});
+  }
+  const uint64_t now = rte_rdtsc();
+  for (size_t i = 0; i < pending_.size(); ++i) {
+    Pending& p = pending_[i];
+    bool drop = now > p.deadline_tsc;
+    if (!p.ep && !drop) {  // reading the client's hello
+      ssize_t r = recv(p.side.get(), reinterpret_cast<uint8_t*>(&p.hello) + p.have,
+                       sizeof(p.hello) - p.have, MSG_DONTWAIT);
+      if (r > 0) p.have += static_cast<size_t>(r);
+      drop = r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+      if (!drop && p.have == sizeof(p.hello)) {
+        try {
+          if (p.hello.magic != kHelloMagic) throw StartupError("not a pollmsgr rdma client");
+          p.reactor_index = next_reactor_++ % srqs_.size();
+          p.ep = make_endpoint(p.reactor_index, std::move(p.side));
+          p.ep->connect(p.hello.qp, p.hello.credits, p.hello.chunk_bytes);
+          Hello mine{kHelloMagic, options_.credits, options_.chunk_bytes, p.ep->address()};
+          drop = !send_all(p.ep->side_channel(), &mine, sizeof(mine));
+        } catch (const StartupError&) {
+          drop = true;  // the client sees its side channel close
+        }
+      }
+    } else if (p.ep && !drop) {  // waiting for the client's queue pair to be ready
+      char c = 0;
+      ssize_t r = recv(p.ep->side_channel(), &c, 1, MSG_DONTWAIT);
+      if (r == 1 && c == kReady) {
+        Accepted done{std::move(p.ep), p.reactor_index};
+        pending_.erase(pending_.begin() + static_cast<ptrdiff_t>(i));
+        return done;
+      }
+      drop = r == 0 || (r == 1) || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+    }
+    if (drop) pending_.erase(pending_.begin() + static_cast<ptrdiff_t>(i--));
+  }
+  return {};
+}
+
+RdmaTransport::Census RdmaTransport::census() const {
+  Census c{};
+  c.total = options_.buffers;
+  c.in_pool = pool_->available();
+  for (const auto& s : srqs_) c.posted_for_receive += s->posted();
+  c.held_by_connections = c.total - c.in_pool - c.posted_for_receive;
+  c.queue_pairs = queue_pairs_.load();
+  return c;
+}
+
+// --- RdmaEndpoint: set-up and teardown ---
+
+RdmaEndpoint::RdmaEndpoint(RdmaTransport& t, SharedReceiveQueue& srq, UniqueFd side)
+    : device_(*t.device_), transport_(t), srq_(srq), pool_(*t.pool_), side_(std::move(side)),
+      psn_(random_psn()), send_depth_(2 * t.options_.credits + 8), my_credits_(t.options_.credits) {
+  ibv_context* ctx = device_.context();
+  if (t.event_mode_) {
+    channel_.reset(ibv_create_comp_channel(ctx));
+    if (!channel_ || fcntl(channel_->fd, F_SETFL, fcntl(channel_->fd, F_GETFL) | O_NONBLOCK) != 0) {
+      srq_.remove_connection();
+      throw StartupError(fmt::format("cannot create a completion channel: {}", strerror(errno)), 1);
+    }
+  }
+  const int cq_depth = static_cast<int>(send_depth_ + my_credits_ + 8);
+  cq_.reset(ibv_create_cq(ctx, cq_depth, nullptr, channel_.get(), 0));
+  ibv_qp_init_attr qa{};
+  qa.send_cq = qa.recv_cq = cq_.get();
+  qa.srq = srq_.srq();
+  qa.qp_type = IBV_QPT_RC;
+  qa.sq_sig_all = 0;
+  qa.cap.max_send_wr = send_depth_;
+  qa.cap.max_send_sge = 1;
+  qa.cap.max_inline_data = t.options_.max_inline;
+  if (cq_) qp_.reset(ibv_create_qp(device_.pd(), &qa));
+  if (!cq_ || !qp_) {
+    srq_.remove_connection();
+    throw StartupError(fmt::format(
+        "cannot create an RDMA {} on {}: {} (send queue {}, inline {} B: lower --rdma-credits or "
+        "--rdma-inline)", cq_ ? "queue pair" : "completion queue", device_.name(), strerror(errno),
+        send_depth_, t.options_.max_inline), 1);
+  }
+  max_inline_ = qa.cap.max_inline_data;
+  transport_.queue_pairs_.fetch_add(1);
+  rx_.slots.resize(my_credits_ + 1);
+  tx_ready_.slots.resize(my_credits_);  // resized to the peer's grant in connect()
+  tx_posted_.slots.resize(send_depth_);
+  wrs_.resize(send_depth_);
+  sges_.resize(send_depth_);
+}
+
+void RdmaEndpoint::connect(const QpAddress& peer, uint32_t peer_credits, uint32_t peer_chunk) {
+  if (peer_credits < 2 || peer_chunk < 1024)
+    throw StartupError("the peer's rdma set-up is malformed (credits or chunk size)", 1);
+  device_.connect_qp(qp_.get(), psn_, peer);
+  peer_credits_ = peer_credits;
+  peer_chunk_bytes_ = std::min(peer_chunk, pool_.buffer_size());
+  tx_ready_.slots.resize(std::min(peer_credits, send_depth_));
+}
+
+// Faulted or closed: the queue pair goes to the error state and a last "beacon" work request
+// follows every posted one; once its (flushed) completion is reaped, every buffer the queue
+// pair held has come back, and the queue pair can go.
+RdmaEndpoint::~RdmaEndpoint() {
+  set_qp_error(qp_.get());
+  ibv_send_wr beacon{};
+  beacon.wr_id = kBeaconWrId;
+  beacon.opcode = IBV_WR_SEND;
+  beacon.send_flags = IBV_SEND_SIGNALED;
+  ibv_send_wr* bad = nullptr;
+  if (ibv_post_send(qp_.get(), &beacon, &bad) == 0) {
+    const uint64_t give_up = rte_rdtsc() + rte_get_tsc_hz();  // a second at most
+    while (!beacon_seen_ && rte_rdtsc() < give_up) poll_completions();
+  }
+  qp_.reset();
+  while (poll_completions() > 0) {
+  }
+  while (!rx_.empty()) srq_.recycle(rx_.pop().buffer);
+  srq_.flush_reposts();
+  if (tx_fill_) tx_fill_->release();
+  while (!tx_ready_.empty()) tx_ready_.pop()->release();
+  while (!tx_posted_.empty())
+    if (Buffer* b = tx_posted_.pop()) b->release();
+  srq_.remove_connection();
+  transport_.queue_pairs_.fetch_sub(1);
+}
+
+unsigned RdmaEndpoint::buffers_held() const {
+  unsigned n = static_cast<unsigned>(rx_.size() + tx_ready_.size()) + (tx_fill_ ? 1 : 0);
+  for (uint64_t i = tx_posted_.head; i != tx_posted_.tail; ++i)
+    n += tx_posted_.slots[i % tx_posted_.slots.size()] ? 1 : 0;
+  return n;
+}
+
+}  // namespace pollmsgr::verbs

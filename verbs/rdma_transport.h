@@ -1,0 +1,72 @@
+#pragma once
+// rdma: msgr2 over RDMA RC queue pairs. Each reactor (lcore) has one shared receive queue fed
+// from a registered hugepage pool; each connection has its queue pair and its completion queue
+// (with a completion channel only in event mode). The byte stream travels as SENDs of up to one
+// chunk each, posted as one list per flush (one doorbell), inline when small, selectively
+// signalled. Credits: a side may have at most `credits` SENDs unconsumed at its peer, and every
+// SEND carries, as immediate data, the receive buffers its sender has consumed and reposted
+// since, so no SEND ever meets an empty receive queue (RNR). Queue pair addresses are exchanged
+// over a TCP side channel on the server's address and port, which also tells either side that
+// the other has gone.
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "dataplane/mem/buffer_pool.h"
+#include "dataplane/transport/tcp_transport.h"
+#include "dataplane/transport/transport_factory.h"
+#include "verbs/verbs_device.h"
+
+namespace pollmsgr::verbs {
+
+struct RdmaOptions {
+  std::string device;               // empty: the first device
+  int gid_index = -1;               // < 0: the port's RoCEv2 IPv4-mapped GID
+  uint8_t port = 1;
+  uint32_t chunk_bytes = 16u << 10; // receive buffer size: the largest single SEND
+  uint32_t credits = 32;            // receive buffers a peer may fill, per connection
+  uint32_t buffers = 4096;          // registered buffers in the pool, for sends and receives
+  uint32_t srq_depth = 8192;        // receive buffers one lcore may have posted
+  uint32_t max_inline = 128;        // SENDs this small are copied into the work request
+};
+
+class SharedReceiveQueue;
+class RdmaEndpoint;
+
+class RdmaTransport final : public TransportFactory {
+ public:
+  // Opens the device, registers the pool, makes one SRQ per reactor. Throws StartupError.
+  RdmaTransport(const RdmaOptions& options, size_t reactors, bool event_mode);
+  ~RdmaTransport() override;
+
+  std::unique_ptr<Endpoint> connect(const HostPort& server, size_t reactor_index) override;
+  void listen(const HostPort& bind) override;
+  int listen_fd() const override;
+  Accepted accept() override;
+
+  const Device& device() const { return *device_; }
+  // Where every buffer is: a leak shows as buffers held with no connection open.
+  struct Census {
+    unsigned total, in_pool, posted_for_receive, held_by_connections, queue_pairs;
+  };
+  Census census() const;
+
+ private:
+  struct Pending;
+  std::unique_ptr<RdmaEndpoint> make_endpoint(size_t reactor_index, UniqueFd side_channel);
+
+  RdmaOptions options_;
+  bool event_mode_;
+  std::unique_ptr<Device> device_;
+  std::unique_ptr<BufferPool> pool_;
+  std::vector<MrPtr> memory_regions_;
+  std::vector<std::unique_ptr<SharedReceiveQueue>> srqs_;  // one per reactor
+  std::atomic<unsigned> queue_pairs_{0};
+  std::unique_ptr<TcpListener> listener_;
+  std::vector<Pending> pending_;
+  size_t next_reactor_ = 0;
+  friend class RdmaEndpoint;
+};
+
+}  // namespace pollmsgr::verbs
