@@ -101,6 +101,7 @@ bool RdmaEndpoint::tx_idle() const {
 
 EndpointStatus RdmaEndpoint::tx_flush() {
   srq_.flush_reposts();
+  if (!tx_ready_.empty() && peer_credits_ <= 1) poll_completions();  // credits may be waiting
   if (tx_fill_ && tx_fill_->length > 0 && !tx_ready_.full()) seal_tx();
   // Build the burst in place; the first SEND carries every credit we owe.
   size_t n = 0;

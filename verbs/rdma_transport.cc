@@ -145,7 +145,9 @@ RdmaTransport::RdmaTransport(const RdmaOptions& o, size_t reactors, bool event_m
   check("work requests with", 1, static_cast<uint64_t>(a.max_sge), "max_sge", "nothing: the device cannot gather");
   check("receive buffers of", o.chunk_bytes, a.max_mr_size, "max_mr_size", "--rdma-chunk-kb");
 
-  pool_ = std::make_unique<BufferPool>("rdma_chunks", o.chunk_bytes, o.buffers);
+  static std::atomic<unsigned> instances{0};  // pool names are unique in the process
+  pool_ = std::make_unique<BufferPool>(fmt::format("rdma_chunks{}", instances++), o.chunk_bytes,
+                                       o.buffers);
   pool_->for_each_memory_chunk(
       [&](void* addr, size_t len) { memory_regions_.push_back(device_->register_memory(addr, len)); });
   pool_->set_lkey([&](const void* addr) {
