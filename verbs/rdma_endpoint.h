@@ -39,14 +39,31 @@ class SharedReceiveQueue {
   unsigned repost_count_ = 0;
 };
 
+// What a SEND carries instead of a large frame: where the receiver can READ it.
+struct ReadDescriptor {
+  uint64_t addr;
+  uint32_t rkey;
+  uint32_t length;
+};
+
 class RdmaEndpoint final : public Endpoint {
  public:
+  // Large frames a side may have lent to its peer at once. Their descriptors' credits come back
+  // on arrival, so a receiver holds up to this many chunks beyond its credits.
+  static constexpr uint32_t kMaxLargeLent = 16;
+  // Work requests a queue pair may have posted: SENDs within credits (and as many credit
+  // updates), and the READs of the large frames lent to us.
+  static constexpr uint32_t send_queue_depth(uint32_t credits) {
+    return 2 * credits + kMaxLargeLent + 8;
+  }
+
   RdmaEndpoint(RdmaTransport& transport, SharedReceiveQueue& srq, UniqueFd side_channel);
   ~RdmaEndpoint() override;
 
   // Set-up: our queue pair's address, then the peer's (RESET -> RTS), with its grant.
   QpAddress address() const { return device_.address_of(qp_.get(), psn_); }
-  void connect(const QpAddress& peer, uint32_t peer_credits, uint32_t peer_chunk_bytes);
+  void connect(const QpAddress& peer, uint32_t peer_credits, uint32_t peer_chunk_bytes,
+               uint32_t peer_large_bytes);
   int side_channel() const { return side_.get(); }
 
   std::span<const uint8_t> rx_burst() override;
@@ -61,7 +78,7 @@ class RdmaEndpoint final : public Endpoint {
   void disarm_wait() override;
   const char* kind() const override { return "rdma"; }
 
-  unsigned buffers_held() const;  // for the census
+  uint64_t reads_done() const { return reads_done_; }  // large frames pulled by RDMA READ
 
  private:
   // Fixed-capacity FIFO, sized at set-up.
@@ -72,21 +89,31 @@ class RdmaEndpoint final : public Endpoint {
     size_t size() const { return tail - head; }
     bool empty() const { return head == tail; }
     bool full() const { return size() == slots.size(); }
-    T& front() { return slots[head % slots.size()]; }
+    T& at(uint64_t position) { return slots[position % slots.size()]; }
+    T& front() { return at(head); }
     void push(T v) { slots[tail++ % slots.size()] = v; }
     T pop() { return slots[head++ % slots.size()]; }
   };
+  // A received piece of the stream: a SEND's bytes in a small buffer, or a large frame that is
+  // (being) READ into a large buffer.
   struct RxChunk {
+    enum State : uint8_t { kReady, kNeedsRead, kReading };
     Buffer* buffer;
-    uint32_t offset;
+    uint32_t offset, length;
+    State state;
+    ReadDescriptor remote;
   };
   unsigned poll_completions();  // reaps up to a batch; returns how many
+  void start_reads();           // READs for the received descriptors, while large buffers last
   void seal_tx();               // the buffer being filled joins the ready queue
+  uint32_t fill_capacity() const;
+  bool is_large(const Buffer* b) const { return b->pool == large_pool_; }
 
   const Device& device_;
   RdmaTransport& transport_;
   SharedReceiveQueue& srq_;
   BufferPool& pool_;
+  BufferPool* large_pool_;      // nullptr: large frames go as SENDs too
   UniqueFd side_;
   ChannelPtr channel_;  // event mode only
   CqPtr cq_;            // both directions' completions
@@ -94,21 +121,27 @@ class RdmaEndpoint final : public Endpoint {
   uint32_t psn_;
   uint32_t max_inline_ = 0;
   uint32_t send_depth_;
-  bool failed_ = false;      // a work request failed: the connection faults
+  bool failed_ = false;         // a work request failed: the connection faults
   bool beacon_seen_ = false;
 
-  Fifo<RxChunk> rx_;             // received, not yet consumed, in stream order
-  uint32_t owed_credits_ = 0;    // buffers consumed and reposted, not yet told to the peer
-  uint32_t my_credits_;          // what we granted the peer
-  uint32_t peer_credits_ = 0;    // SENDs we may still post
-  uint32_t peer_chunk_bytes_ = 0;
-  Buffer* tx_fill_ = nullptr;    // being written into
-  Fifo<Buffer*> tx_ready_;       // committed, waiting for credits
-  Fifo<Buffer*> tx_posted_;      // posted, not yet known complete (nullptr: a credit update)
-  uint64_t tx_posted_seq_ = 0;   // work requests posted so far
+  Fifo<RxChunk> rx_;            // received, not yet consumed, in stream order
+  uint32_t owed_credits_ = 0;   // buffers consumed and reposted, not yet told to the peer
+  uint32_t large_released_ = 0; // the peer's large buffers we have read and no longer need
+  uint32_t reads_in_flight_ = 0;
+  uint64_t reads_done_ = 0;
+  uint32_t my_credits_;         // what we granted the peer
+  uint32_t peer_credits_ = 0;   // SENDs we may still post
+  uint32_t peer_chunk_bytes_ = 0, peer_large_bytes_ = 0;
+  Buffer* tx_fill_ = nullptr;   // being written into
+  Fifo<Buffer*> tx_ready_;      // committed, waiting for credits
+  Fifo<Buffer*> tx_posted_;     // SENT, not yet known complete (nullptr: nothing to free)
+  Fifo<Buffer*> tx_lent_;       // large buffers the peer may still be reading
+  uint32_t large_taken_ = 0;    // large buffers in tx_fill_, tx_ready_ and tx_lent_
+  uint64_t tx_posted_seq_ = 0;  // SENDs posted so far
   uint32_t unsignalled_ = 0;
   std::vector<ibv_send_wr> wrs_;  // one burst's work requests, built in place
   std::vector<ibv_sge> sges_;
+  std::vector<ReadDescriptor> descriptors_;
 };
 
 }  // namespace pollmsgr::verbs

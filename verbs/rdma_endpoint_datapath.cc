@@ -1,18 +1,29 @@
 // The rdma data path: reap completions, hand received chunks to the session in stream order,
-// return credits, post a burst of SENDs with one doorbell. No locks, no syscalls, no allocation.
+// READ large frames, return credits, post a burst of SENDs with one doorbell. No locks, no
+// syscalls, no allocation.
 #include <arpa/inet.h>
 #include <sys/socket.h>
 
 #include <cerrno>
+#include <cstring>
 
 #include "verbs/rdma_endpoint.h"
 
 namespace pollmsgr::verbs {
 namespace {
 constexpr unsigned kPollBatch = 16;
-constexpr uint64_t kSendTag = 1ull << 63;  // send wr_ids: kSendTag | sequence; receives: Buffer*
+// wr_ids: a receive's is its Buffer*; a SEND's kSendTag | sequence; a READ's kReadTag | rx slot.
+constexpr uint64_t kSendTag = 1ull << 63;
+constexpr uint64_t kReadTag = 3ull << 62;
 constexpr uint64_t kBeaconWrId = ~0ull;
-constexpr uint32_t kSignalEvery = 16;      // selective signalling: one completion per this many
+constexpr uint32_t kSignalEvery = 16;  // selective signalling: a completion per burst, or per this many
+
+// Immediate data of every SEND: credits returned (bits 0-15), the peer's large buffers released
+// (bits 16-30), and whether the SEND is a ReadDescriptor (bit 31).
+constexpr uint32_t kImmDescriptor = 1u << 31;
+uint32_t encode_imm(uint32_t credits, uint32_t released, bool descriptor) {
+  return credits | released << 16 | (descriptor ? kImmDescriptor : 0);
+}
 }  // namespace
 
 unsigned RdmaEndpoint::poll_completions() {
@@ -26,50 +37,103 @@ unsigned RdmaEndpoint::poll_completions() {
     const ibv_wc& c = wc[i];
     if (c.wr_id == kBeaconWrId) {
       beacon_seen_ = true;
-      continue;
-    }
-    if (!(c.wr_id & kSendTag)) {  // a receive: its buffer left the SRQ
+    } else if ((c.wr_id & kReadTag) == kReadTag) {  // a large frame has arrived
+      rx_.at(c.wr_id & ~kReadTag).state = RxChunk::kReady;
+      --reads_in_flight_;
+      ++reads_done_;
+      if (c.status != IBV_WC_SUCCESS) failed_ = true;
+    } else if (c.wr_id & kSendTag) {  // a signalled SEND: it and every one before it are done
+      const uint64_t seq = c.wr_id & ~kSendTag;
+      while (!tx_posted_.empty() && tx_posted_.head <= seq)
+        if (Buffer* b = tx_posted_.pop()) b->release();
+      if (c.status != IBV_WC_SUCCESS) failed_ = true;
+    } else {  // a receive: its buffer left the SRQ
       auto* b = reinterpret_cast<Buffer*>(c.wr_id);
       srq_.on_received();
       if (c.status != IBV_WC_SUCCESS) {
-        srq_.recycle(b);
         failed_ = true;
-        continue;
-      }
-      if (c.wc_flags & IBV_WC_WITH_IMM) peer_credits_ += ntohl(c.imm_data);
-      if (c.byte_len == 0 || rx_.full()) {  // a credit update (or a peer past its credits)
-        if (c.byte_len != 0) failed_ = true;
         srq_.recycle(b);
-        ++owed_credits_;
         continue;
       }
-      b->length = c.byte_len;
-      rx_.push({b, 0});
-      continue;
+      const uint32_t imm = (c.wc_flags & IBV_WC_WITH_IMM) ? ntohl(c.imm_data) : 0;
+      peer_credits_ += imm & 0xffff;
+      for (uint32_t k = (imm >> 16) & 0x7fff; k > 0 && !tx_lent_.empty(); --k) {
+        tx_lent_.pop()->release();
+        --large_taken_;
+      }
+      const bool descriptor = imm & kImmDescriptor;
+      if (!descriptor && c.byte_len > 0 && !rx_.full()) {
+        rx_.push({b, 0, c.byte_len, RxChunk::kReady, {}});
+        continue;
+      }
+      // A credit update, or a descriptor: the buffer is consumed at once.
+      RxChunk chunk{nullptr, 0, 0, RxChunk::kNeedsRead, {}};
+      if (descriptor && c.byte_len == sizeof(ReadDescriptor))
+        std::memcpy(&chunk.remote, b->data(), sizeof(ReadDescriptor));
+      srq_.recycle(b);
+      ++owed_credits_;
+      if (!descriptor && c.byte_len == 0) continue;
+      chunk.length = chunk.remote.length;
+      // A peer past its credits, or a READ we never offered to take: a protocol fault.
+      if (rx_.full() || !large_pool_ || chunk.length == 0 ||
+          chunk.length > large_pool_->buffer_size())
+        failed_ = true;
+      else
+        rx_.push(chunk);
     }
-    // A signalled send: it and every send before it are done.
-    const uint64_t seq = c.wr_id & ~kSendTag;
-    while (!tx_posted_.empty() && tx_posted_.head <= seq)
-      if (Buffer* b = tx_posted_.pop()) b->release();
-    if (c.status != IBV_WC_SUCCESS) failed_ = true;
   }
   return static_cast<unsigned>(n);
 }
 
+void RdmaEndpoint::start_reads() {
+  for (uint64_t pos = rx_.head; pos != rx_.tail && !failed_; ++pos) {
+    RxChunk& c = rx_.at(pos);
+    if (c.state != RxChunk::kNeedsRead) continue;
+    if (tx_posted_.size() + reads_in_flight_ + 1 >= send_depth_) return;  // the queue is full
+    Buffer* b = large_pool_->get();
+    if (!b) return;  // none free now: try again on the next poll
+    ibv_sge sge{reinterpret_cast<uint64_t>(b->data()), c.length, b->lkey};
+    ibv_send_wr wr{};
+    wr.wr_id = kReadTag | pos;
+    wr.opcode = IBV_WR_RDMA_READ;
+    wr.send_flags = IBV_SEND_SIGNALED;
+    wr.sg_list = &sge;
+    wr.num_sge = 1;
+    wr.wr.rdma.remote_addr = c.remote.addr;
+    wr.wr.rdma.rkey = c.remote.rkey;
+    ibv_send_wr* bad = nullptr;
+    c.buffer = b;
+    c.state = RxChunk::kReading;
+    ++reads_in_flight_;
+    if (ibv_post_send(qp_.get(), &wr, &bad) != 0) failed_ = true;
+  }
+}
+
 std::span<const uint8_t> RdmaEndpoint::rx_burst() {
   poll_completions();
-  if (rx_.empty()) return {};
+  if (reads_in_flight_ < rx_.size()) start_reads();
+  if (rx_.empty() || rx_.front().state != RxChunk::kReady) return {};
   RxChunk& c = rx_.front();
-  return {c.buffer->data() + c.offset, c.buffer->length - c.offset};
+  return {c.buffer->data() + c.offset, c.length - c.offset};
 }
 
 void RdmaEndpoint::rx_release(size_t n) {
   if (n == 0) return;
   RxChunk& c = rx_.front();
   c.offset += static_cast<uint32_t>(n);
-  if (c.offset < c.buffer->length) return;
-  srq_.recycle(rx_.pop().buffer);  // reposted with the burst: the peer gets the credit back
-  ++owed_credits_;
+  if (c.offset < c.length) return;
+  Buffer* b = rx_.pop().buffer;
+  if (is_large(b)) {  // the peer may free its copy
+    b->release();
+    ++large_released_;
+  } else {            // reposted with the burst: the peer gets the credit back
+    srq_.recycle(b);
+    ++owed_credits_;
+  }
+}
+
+uint32_t RdmaEndpoint::fill_capacity() const {
+  return is_large(tx_fill_) ? peer_large_bytes_ : peer_chunk_bytes_;
 }
 
 void RdmaEndpoint::seal_tx() {
@@ -79,20 +143,25 @@ void RdmaEndpoint::seal_tx() {
 
 std::span<uint8_t> RdmaEndpoint::tx_window(size_t want) {
   if (failed_) return {};
-  if (tx_fill_ && peer_chunk_bytes_ - tx_fill_->length < want && tx_fill_->length > 0 &&
+  if (tx_fill_ && fill_capacity() - tx_fill_->length < want && tx_fill_->length > 0 &&
       !tx_ready_.full())
-    seal_tx();  // the next frame starts a fresh chunk rather than being split
+    seal_tx();  // the next frame starts a fresh buffer rather than being split
   if (!tx_fill_) {
     if (tx_ready_.full()) return {};  // waiting for credits
-    tx_fill_ = pool_.get();
+    // A frame larger than a chunk goes whole into a large buffer, for the peer to READ.
+    if (want > peer_chunk_bytes_ && peer_large_bytes_ && large_taken_ < tx_lent_.slots.size() &&
+        (tx_fill_ = large_pool_->get()))
+      ++large_taken_;
+    else
+      tx_fill_ = pool_.get();
     if (!tx_fill_) return {};         // the pool is empty: back off
   }
-  return {tx_fill_->data() + tx_fill_->length, peer_chunk_bytes_ - tx_fill_->length};
+  return {tx_fill_->data() + tx_fill_->length, fill_capacity() - tx_fill_->length};
 }
 
 void RdmaEndpoint::tx_commit(size_t n) {
   tx_fill_->length += static_cast<uint32_t>(n);
-  if (tx_fill_->length == peer_chunk_bytes_ && !tx_ready_.full()) seal_tx();
+  if (tx_fill_->length == fill_capacity() && !tx_ready_.full()) seal_tx();
 }
 
 bool RdmaEndpoint::tx_idle() const {
@@ -101,22 +170,30 @@ bool RdmaEndpoint::tx_idle() const {
 
 EndpointStatus RdmaEndpoint::tx_flush() {
   srq_.flush_reposts();
-  if (!tx_ready_.empty() && peer_credits_ <= 1) poll_completions();  // credits may be waiting
   if (tx_fill_ && tx_fill_->length > 0 && !tx_ready_.full()) seal_tx();
-  // Build the burst in place; the first SEND carries every credit we owe.
+  if (!tx_ready_.empty() && peer_credits_ <= 1) poll_completions();  // credits may be waiting
+  // Build the burst in place; the first SEND carries every credit and release we owe.
   size_t n = 0;
   auto add = [&](Buffer* b) {
     ibv_send_wr& wr = wrs_[n];
     wr = {};
     wr.wr_id = kSendTag | tx_posted_seq_;
     wr.opcode = IBV_WR_SEND_WITH_IMM;
-    wr.imm_data = htonl(owed_credits_);
-    owed_credits_ = 0;
-    if (b) {
+    const bool large = b && is_large(b);
+    wr.imm_data = htonl(encode_imm(owed_credits_, large_released_, large));
+    owed_credits_ = large_released_ = 0;
+    if (large) {  // the SEND carries where to READ the frame; the buffer waits for the peer
+      descriptors_[n] = {reinterpret_cast<uint64_t>(b->data()), b->rkey, b->length};
+      sges_[n] = {reinterpret_cast<uint64_t>(&descriptors_[n]), sizeof(ReadDescriptor), 0};
+      tx_lent_.push(b);
+      b = nullptr;
+    } else if (b) {
       sges_[n] = {reinterpret_cast<uint64_t>(b->data()), b->length, b->lkey};
+    }
+    if (large || b) {
       wr.sg_list = &sges_[n];
       wr.num_sge = 1;
-      if (b->length <= max_inline_) wr.send_flags |= IBV_SEND_INLINE;
+      if (sges_[n].length <= max_inline_) wr.send_flags |= IBV_SEND_INLINE;
     }
     if (++unsignalled_ >= kSignalEvery) {
       wr.send_flags |= IBV_SEND_SIGNALED;
@@ -128,15 +205,15 @@ EndpointStatus RdmaEndpoint::tx_flush() {
     --peer_credits_;
     ++n;
   };
+  auto sq_room = [&] { return tx_posted_.size() + reads_in_flight_ + 1 < send_depth_; };
   // One credit stays in reserve for credit updates, so neither side can wait on the other.
-  while (!tx_ready_.empty() && peer_credits_ > 1 && tx_posted_.size() + 1 < tx_posted_.slots.size())
-    add(tx_ready_.pop());
-  if (n == 0 && owed_credits_ >= (my_credits_ + 1) / 2 && peer_credits_ > 0 &&
-      tx_posted_.size() + 1 < tx_posted_.slots.size())
-    add(nullptr);  // nothing to send: return the credits on their own
+  while (!tx_ready_.empty() && peer_credits_ > 1 && sq_room()) add(tx_ready_.pop());
+  if (n == 0 && (owed_credits_ >= (my_credits_ + 1) / 2 || large_released_ > 0) &&
+      peer_credits_ > 0 && sq_room())
+    add(nullptr);  // nothing to send: return the credits and releases on their own
   if (n > 0) {
-    // The last of a burst is signalled when the queue is getting full, so it drains.
-    if (tx_posted_.size() + kSignalEvery >= tx_posted_.slots.size() && unsignalled_ > 0) {
+    // The last of every burst is signalled too: no buffer may wait for a SEND that never comes.
+    if (unsignalled_ > 0) {
       wrs_[n - 1].send_flags |= IBV_SEND_SIGNALED;
       unsignalled_ = 0;
     }

@@ -28,6 +28,8 @@ struct Hello {
   uint64_t magic = kHelloMagic;
   uint32_t credits = 0;      // receive buffers the sender grants its peer
   uint32_t chunk_bytes = 0;  // the largest SEND the sender can receive
+  uint32_t large_bytes = 0;  // the largest frame it can READ (0: none)
+  uint32_t pad = 0;
   QpAddress qp;
 };
 
@@ -132,7 +134,8 @@ RdmaTransport::RdmaTransport(const RdmaOptions& o, size_t reactors, bool event_m
     throw StartupError("--rdma-chunk-kb must be between 1 and 16384");
   device_ = std::make_unique<Device>(o.device, o.port, o.gid_index);
   const ibv_device_attr& a = device_->attr();
-  const uint32_t send_depth = 2 * o.credits + 8;
+  if (o.credits > 16384) throw StartupError("--rdma-credits must be at most 16384");
+  const uint32_t send_depth = RdmaEndpoint::send_queue_depth(o.credits);
   auto check = [&](const char* what, uint64_t want, uint64_t limit, const char* field,
                    const char* flag) {
     if (want > limit)
@@ -146,17 +149,26 @@ RdmaTransport::RdmaTransport(const RdmaOptions& o, size_t reactors, bool event_m
   check("receive buffers of", o.chunk_bytes, a.max_mr_size, "max_mr_size", "--rdma-chunk-kb");
 
   static std::atomic<unsigned> instances{0};  // pool names are unique in the process
-  pool_ = std::make_unique<BufferPool>(fmt::format("rdma_chunks{}", instances++), o.chunk_bytes,
+  const unsigned instance = instances++;
+  pool_ = std::make_unique<BufferPool>(fmt::format("rdma_chunks{}", instance), o.chunk_bytes,
                                        o.buffers);
-  pool_->for_each_memory_chunk(
-      [&](void* addr, size_t len) { memory_regions_.push_back(device_->register_memory(addr, len)); });
-  pool_->set_lkey([&](const void* addr) {
-    for (const auto& mr : memory_regions_) {
-      auto* base = static_cast<const uint8_t*>(mr->addr);
-      if (addr >= base && addr < base + mr->length) return mr->lkey;
-    }
-    return uint32_t{0};
-  });
+  if (o.large_buffers > 0 && o.large_bytes > o.chunk_bytes)
+    large_pool_ = std::make_unique<BufferPool>(fmt::format("rdma_large{}", instance),
+                                               o.large_bytes, o.large_buffers);
+  // Each pool's memory is registered once; every buffer learns its keys.
+  for (BufferPool* pool : {pool_.get(), large_pool_.get()}) {
+    if (!pool) continue;
+    pool->for_each_memory_chunk([&](void* addr, size_t len) {
+      memory_regions_.push_back(device_->register_memory(addr, len));
+    });
+    pool->set_keys([&](const void* addr) {
+      for (const auto& mr : memory_regions_) {
+        auto* base = static_cast<const uint8_t*>(mr->addr);
+        if (addr >= base && addr < base + mr->length) return BufferPool::Keys{mr->lkey, mr->rkey};
+      }
+      return BufferPool::Keys{0, 0};
+    });
+  }
   for (size_t i = 0; i < reactors; ++i)
     srqs_.push_back(std::make_unique<SharedReceiveQueue>(*device_, *pool_, o.srq_depth, o.credits));
 }
@@ -176,7 +188,8 @@ std::unique_ptr<RdmaEndpoint> RdmaTransport::make_endpoint(size_t index, UniqueF
 std::unique_ptr<Endpoint> RdmaTransport::connect(const HostPort& server, size_t index) {
   UniqueFd side = tcp_connect(server, "perf_msgr_server with --transport rdma");
   auto ep = make_endpoint(index, std::move(side));
-  Hello mine{kHelloMagic, options_.credits, options_.chunk_bytes, ep->address()}, theirs;
+  Hello mine{kHelloMagic, options_.credits, options_.chunk_bytes, large_bytes(), 0, ep->address()};
+  Hello theirs;
   if (!send_all(ep->side_channel(), &mine, sizeof(mine)) ||
       !recv_all(ep->side_channel(), &theirs, sizeof(theirs), kSetupTimeoutMs))
     throw StartupError(fmt::format("the rdma server at {} did not answer the set-up within {} s "
@@ -184,7 +197,7 @@ std::unique_ptr<Endpoint> RdmaTransport::connect(const HostPort& server, size_t 
                                    server.to_string(), kSetupTimeoutMs / 1000), 1);
   if (theirs.magic != kHelloMagic)
     throw StartupError(fmt::format("{} is not a pollmsgr rdma server", server.to_string()), 1);
-  ep->connect(theirs.qp, theirs.credits, theirs.chunk_bytes);
+  ep->connect(theirs.qp, theirs.credits, theirs.chunk_bytes, theirs.large_bytes);
   if (!send_all(ep->side_channel(), &kReady, 1))
     throw StartupError(fmt::format("the rdma server at {} went away during set-up",
                                    server.to_string()), 1);
@@ -226,8 +239,9 @@ TransportFactory::Accepted RdmaTransport::accept() {
           if (p.hello.magic != kHelloMagic) throw StartupError("not a pollmsgr rdma client");
           p.reactor_index = next_reactor_++ % srqs_.size();
           p.ep = make_endpoint(p.reactor_index, std::move(p.side));
-          p.ep->connect(p.hello.qp, p.hello.credits, p.hello.chunk_bytes);
-          Hello mine{kHelloMagic, options_.credits, options_.chunk_bytes, p.ep->address()};
+          p.ep->connect(p.hello.qp, p.hello.credits, p.hello.chunk_bytes, p.hello.large_bytes);
+          Hello mine{kHelloMagic, options_.credits, options_.chunk_bytes, large_bytes(), 0,
+                     p.ep->address()};
           drop = !send_all(p.ep->side_channel(), &mine, sizeof(mine));
         } catch (const StartupError&) {
           drop = true;  // the client sees its side channel close
@@ -248,10 +262,12 @@ TransportFactory::Accepted RdmaTransport::accept() {
   return {};
 }
 
+uint32_t RdmaTransport::large_bytes() const { return large_pool_ ? options_.large_bytes : 0; }
+
 RdmaTransport::Census RdmaTransport::census() const {
   Census c{};
-  c.total = options_.buffers;
-  c.in_pool = pool_->available();
+  c.total = pool_->count() + (large_pool_ ? large_pool_->count() : 0);
+  c.in_pool = pool_->available() + (large_pool_ ? large_pool_->available() : 0);
   for (const auto& s : srqs_) c.posted_for_receive += s->posted();
   c.held_by_connections = c.total - c.in_pool - c.posted_for_receive;
   c.queue_pairs = queue_pairs_.load();
@@ -261,8 +277,9 @@ RdmaTransport::Census RdmaTransport::census() const {
 // --- RdmaEndpoint: set-up and teardown ---
 
 RdmaEndpoint::RdmaEndpoint(RdmaTransport& t, SharedReceiveQueue& srq, UniqueFd side)
-    : device_(*t.device_), transport_(t), srq_(srq), pool_(*t.pool_), side_(std::move(side)),
-      psn_(random_psn()), send_depth_(2 * t.options_.credits + 8), my_credits_(t.options_.credits) {
+    : device_(*t.device_), transport_(t), srq_(srq), pool_(*t.pool_),
+      large_pool_(t.large_pool_.get()), side_(std::move(side)), psn_(random_psn()),
+      send_depth_(send_queue_depth(t.options_.credits)), my_credits_(t.options_.credits) {
   ibv_context* ctx = device_.context();
   if (t.event_mode_) {
     channel_.reset(ibv_create_comp_channel(ctx));
@@ -291,19 +308,25 @@ RdmaEndpoint::RdmaEndpoint(RdmaTransport& t, SharedReceiveQueue& srq, UniqueFd s
   }
   max_inline_ = qa.cap.max_inline_data;
   transport_.queue_pairs_.fetch_add(1);
-  rx_.slots.resize(my_credits_ + 1);
+  rx_.slots.resize(my_credits_ + kMaxLargeLent);
   tx_ready_.slots.resize(my_credits_);  // resized to the peer's grant in connect()
   tx_posted_.slots.resize(send_depth_);
+  tx_lent_.slots.resize(kMaxLargeLent);
   wrs_.resize(send_depth_);
   sges_.resize(send_depth_);
+  descriptors_.resize(send_depth_);
 }
 
-void RdmaEndpoint::connect(const QpAddress& peer, uint32_t peer_credits, uint32_t peer_chunk) {
-  if (peer_credits < 2 || peer_chunk < 1024)
+void RdmaEndpoint::connect(const QpAddress& peer, uint32_t peer_credits, uint32_t peer_chunk,
+                           uint32_t peer_large) {
+  if (peer_credits < 2 || peer_credits > 16384 || peer_chunk < 1024)
     throw StartupError("the peer's rdma set-up is malformed (credits or chunk size)", 1);
   device_.connect_qp(qp_.get(), psn_, peer);
   peer_credits_ = peer_credits;
   peer_chunk_bytes_ = std::min(peer_chunk, pool_.buffer_size());
+  // Large frames by READ only when both sides have large buffers and a descriptor fits inline.
+  if (large_pool_ && peer_large > peer_chunk_bytes_ && max_inline_ >= sizeof(ReadDescriptor))
+    peer_large_bytes_ = std::min(peer_large, large_pool_->buffer_size());
   tx_ready_.slots.resize(std::min(peer_credits, send_depth_));
 }
 
@@ -324,21 +347,22 @@ RdmaEndpoint::~RdmaEndpoint() {
   qp_.reset();
   while (poll_completions() > 0) {
   }
-  while (!rx_.empty()) srq_.recycle(rx_.pop().buffer);
+  while (!rx_.empty()) {
+    Buffer* b = rx_.pop().buffer;  // nullptr: a READ never started
+    if (!b) continue;
+    if (is_large(b))
+      b->release();
+    else
+      srq_.recycle(b);
+  }
   srq_.flush_reposts();
   if (tx_fill_) tx_fill_->release();
   while (!tx_ready_.empty()) tx_ready_.pop()->release();
   while (!tx_posted_.empty())
     if (Buffer* b = tx_posted_.pop()) b->release();
+  while (!tx_lent_.empty()) tx_lent_.pop()->release();  // the peer is gone: nobody reads them
   srq_.remove_connection();
   transport_.queue_pairs_.fetch_sub(1);
-}
-
-unsigned RdmaEndpoint::buffers_held() const {
-  unsigned n = static_cast<unsigned>(rx_.size() + tx_ready_.size()) + (tx_fill_ ? 1 : 0);
-  for (uint64_t i = tx_posted_.head; i != tx_posted_.tail; ++i)
-    n += tx_posted_.slots[i % tx_posted_.slots.size()] ? 1 : 0;
-  return n;
 }
 
 }  // namespace pollmsgr::verbs

@@ -3,7 +3,9 @@
 // from a registered hugepage pool; each connection has its queue pair and its completion queue
 // (with a completion channel only in event mode). The byte stream travels as SENDs of up to one
 // chunk each, posted as one list per flush (one doorbell), inline when small, selectively
-// signalled. Credits: a side may have at most `credits` SENDs unconsumed at its peer, and every
+// signalled. A frame larger than a chunk goes whole into a large registered buffer instead,
+// and only its address travels: the receiver pulls it with one RDMA READ into a large buffer
+// of its own, where the session parses it in place, and says when the sender's is free. Credits: a side may have at most `credits` SENDs unconsumed at its peer, and every
 // SEND carries, as immediate data, the receive buffers its sender has consumed and reposted
 // since, so no SEND ever meets an empty receive queue (RNR). Queue pair addresses are exchanged
 // over a TCP side channel on the server's address and port, which also tells either side that
@@ -27,6 +29,8 @@ struct RdmaOptions {
   uint32_t chunk_bytes = 16u << 10; // receive buffer size: the largest single SEND
   uint32_t credits = 32;            // receive buffers a peer may fill, per connection
   uint32_t buffers = 4096;          // registered buffers in the pool, for sends and receives
+  uint32_t large_bytes = 1u << 20;  // frames larger than a chunk travel by RDMA READ in these
+  uint32_t large_buffers = 64;      // ... of which the process has this many (0: no READs)
   uint32_t srq_depth = 8192;        // receive buffers one lcore may have posted
   uint32_t max_inline = 128;        // SENDs this small are copied into the work request
 };
@@ -55,11 +59,12 @@ class RdmaTransport final : public TransportFactory {
  private:
   struct Pending;
   std::unique_ptr<RdmaEndpoint> make_endpoint(size_t reactor_index, UniqueFd side_channel);
+  uint32_t large_bytes() const;  // what we can READ into (0: no large pool)
 
   RdmaOptions options_;
   bool event_mode_;
   std::unique_ptr<Device> device_;
-  std::unique_ptr<BufferPool> pool_;
+  std::unique_ptr<BufferPool> pool_, large_pool_;
   std::vector<MrPtr> memory_regions_;
   std::vector<std::unique_ptr<SharedReceiveQueue>> srqs_;  // one per reactor
   std::atomic<unsigned> queue_pairs_{0};

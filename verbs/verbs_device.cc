@@ -116,7 +116,7 @@ void Device::connect_qp(ibv_qp* qp, uint32_t my_psn, const QpAddress& peer) cons
   a.path_mtu = static_cast<ibv_mtu>(std::min(peer.mtu, static_cast<uint8_t>(port_attr_.active_mtu)));
   a.dest_qp_num = peer.qpn;
   a.rq_psn = peer.psn;
-  a.max_dest_rd_atomic = 1;
+  a.max_dest_rd_atomic = static_cast<uint8_t>(std::clamp(attr_.max_qp_rd_atom, 1, 16));
   a.min_rnr_timer = 12;
   a.ah_attr.is_global = 1;
   a.ah_attr.grh.dgid = peer.gid;
@@ -135,7 +135,7 @@ void Device::connect_qp(ibv_qp* qp, uint32_t my_psn, const QpAddress& peer) cons
   a.retry_cnt = 7;
   a.rnr_retry = 0;   // credits make RNR impossible: one would be a bug, reported at once
   a.sq_psn = my_psn & 0xffffff;
-  a.max_rd_atomic = 1;
+  a.max_rd_atomic = static_cast<uint8_t>(std::clamp(attr_.max_qp_init_rd_atom, 1, 16));
   if (ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY |
                                IBV_QP_SQ_PSN | IBV_QP_MAX_QP_RD_ATOMIC))
     throw StartupError(fmt::format("RDMA queue pair to RTS: {}", strerror(errno)), 1);

@@ -13,7 +13,8 @@ struct alignas(64) Buffer {
   BufferPool* pool;    // owner: release() returns the buffer there
   uint32_t capacity;   // bytes of data space
   uint32_t length;     // bytes of valid data
-  uint32_t lkey;       // verbs registration key of the memory behind data(); 0 until registered
+  uint32_t lkey;       // verbs registration keys of the memory behind data(): local, and for
+  uint32_t rkey;       // the peer's RDMA READ/WRITE; 0 until registered
   uint32_t user;       // free for the owner of the buffer (e.g. a ring slot or a work-request id)
 
   uint8_t* data() { return reinterpret_cast<uint8_t*>(this + 1); }

@@ -18,7 +18,7 @@ struct InitArg {
 
 void init_buffer(rte_mempool*, void* arg, void* obj, unsigned) {
   auto* a = static_cast<InitArg*>(arg);
-  new (obj) Buffer{a->pool, a->capacity, 0, 0, 0};
+  new (obj) Buffer{a->pool, a->capacity, 0, 0, 0, 0};
 }
 
 // rte_mempool wants cache_size * 1.5 <= count and at most RTE_MEMPOOL_CACHE_MAX_SIZE.
@@ -79,12 +79,14 @@ void BufferPool::for_each_memory_chunk(
   rte_mempool_mem_iter(mempool_, cb, const_cast<std::function<void(void*, size_t)>*>(&fn));
 }
 
-void BufferPool::set_lkey(const std::function<uint32_t(const void* addr)>& lkey_of) {
+void BufferPool::set_keys(const std::function<Keys(const void* addr)>& keys_of) {
   auto cb = [](rte_mempool*, void* opaque, void* obj, unsigned) {
     auto* b = static_cast<Buffer*>(obj);
-    b->lkey = (*static_cast<const std::function<uint32_t(const void*)>*>(opaque))(b->data());
+    const Keys k = (*static_cast<const std::function<Keys(const void*)>*>(opaque))(b->data());
+    b->lkey = k.lkey;
+    b->rkey = k.rkey;
   };
-  rte_mempool_obj_iter(mempool_, cb, const_cast<std::function<uint32_t(const void*)>*>(&lkey_of));
+  rte_mempool_obj_iter(mempool_, cb, const_cast<std::function<Keys(const void*)>*>(&keys_of));
 }
 
 std::vector<PoolSet::SizeClass> PoolSet::default_classes() {

@@ -34,8 +34,11 @@ class BufferPool {
 
   // Each virtually contiguous memory chunk behind the pool, once: what verbs registers.
   void for_each_memory_chunk(const std::function<void(void* addr, size_t len)>& fn) const;
-  // Sets every buffer's lkey (after registration); buffers must all be in the pool.
-  void set_lkey(const std::function<uint32_t(const void* addr)>& lkey_of);
+  // Sets every buffer's lkey and rkey (after registration); buffers must all be in the pool.
+  struct Keys {
+    uint32_t lkey, rkey;
+  };
+  void set_keys(const std::function<Keys(const void* addr)>& keys_of);
 
  private:
   rte_mempool* mempool_ = nullptr;

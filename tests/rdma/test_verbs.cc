@@ -10,6 +10,7 @@
 
 #include "dataplane/runtime/startup_error.h"
 #include "tests/unit/eal_environment.h"
+#include "verbs/rdma_endpoint.h"
 #include "verbs/rdma_transport.h"
 
 namespace pollmsgr::verbs {
@@ -21,6 +22,8 @@ RdmaOptions small_options() {
   o.credits = 2;  // the tightest flow control there is: every byte waits for credits
   o.buffers = 256;
   o.srq_depth = 64;
+  o.large_bytes = 64 << 10;
+  o.large_buffers = 8;
   return o;
 }
 
@@ -87,8 +90,12 @@ TEST(Verbs, BadChoicesAreClearErrors) {
   EXPECT_NE(startup_error_of([] { Device("", 1, 1000); }).find("--gid-index 1000"),
             std::string::npos);
   RdmaOptions deep = small_options();
-  deep.credits = 1u << 30;
-  EXPECT_NE(startup_error_of([&] { RdmaTransport t(deep, 1, false); }).find("max_qp_wr"),
+  deep.srq_depth = 1u << 30;
+  EXPECT_NE(startup_error_of([&] { RdmaTransport t(deep, 1, false); }).find("max_srq_wr"),
+            std::string::npos);
+  RdmaOptions many = small_options();
+  many.credits = 20000;
+  EXPECT_NE(startup_error_of([&] { RdmaTransport t(many, 1, false); }).find("at most 16384"),
             std::string::npos);
   RdmaOptions one = small_options();
   one.credits = 1;
@@ -102,6 +109,31 @@ TEST(Verbs, StreamsInOrderBothWaysUnderTwoCredits) {
   stream(*p.client, *p.server, 300000);  // ~300 chunks through 2 credits
   stream(*p.server, *p.client, 100000);
   EXPECT_EQ(p.client->check_peer(), EndpointStatus::kOk);
+}
+
+TEST(Verbs, AFrameLargerThanAChunkIsReadWholeInOneRead) {
+  Pair p(18505);
+  ASSERT_TRUE(p.server && p.client);
+  for (int round = 0; round < 20; ++round) {  // more rounds than either side has large buffers
+    const size_t size = 20000 + round;
+    auto w = p.client->tx_window(size);
+    ASSERT_GE(w.size(), size);  // one contiguous window: a large buffer
+    for (size_t i = 0; i < size; ++i) w[i] = static_cast<uint8_t>(i * 13 + round);
+    p.client->tx_commit(size);
+    ASSERT_EQ(p.client->tx_flush(), EndpointStatus::kOk);
+    std::span<const uint8_t> r;
+    for (int spins = 0; r.empty() && spins < 1'000'000; ++spins) {
+      r = p.server->rx_burst();
+      p.server->tx_flush();
+      p.client->rx_burst();  // takes back its large buffer once the server is done with it
+    }
+    ASSERT_EQ(r.size(), size) << "round " << round;  // the whole frame, in place
+    for (size_t i = 0; i < size; ++i)
+      ASSERT_EQ(r[i], static_cast<uint8_t>(i * 13 + round)) << "round " << round << " byte " << i;
+    p.server->rx_release(size);
+    p.server->tx_flush();
+  }
+  EXPECT_EQ(static_cast<RdmaEndpoint&>(*p.server).reads_done(), 20u);
 }
 
 TEST(Verbs, EveryBufferAndQueuePairComesBack) {

@@ -73,16 +73,19 @@ TEST(BufferPool, MemoryChunksCoverEveryBufferAndLkeysAreSet) {
     chunks.emplace_back(reinterpret_cast<uintptr_t>(addr), len);
   });
   ASSERT_FALSE(chunks.empty());
-  pool.set_lkey([&](const void* addr) -> uint32_t {
+  pool.set_keys([&](const void* addr) -> BufferPool::Keys {
     auto a = reinterpret_cast<uintptr_t>(addr);
     for (size_t i = 0; i < chunks.size(); ++i)
       if (a >= chunks[i].first && a + 4096 <= chunks[i].first + chunks[i].second)
-        return static_cast<uint32_t>(100 + i);
-    return 0;
+        return {static_cast<uint32_t>(100 + i), static_cast<uint32_t>(200 + i)};
+    return {0, 0};
   });
   std::vector<Buffer*> all(32);
   ASSERT_TRUE(pool.get_bulk(all.data(), 32));
-  for (Buffer* b : all) EXPECT_GE(b->lkey, 100u);
+  for (Buffer* b : all) {
+    EXPECT_GE(b->lkey, 100u);
+    EXPECT_EQ(b->rkey, b->lkey + 100);
+  }
   for (Buffer* b : all) b->release();
 }
 
