@@ -82,7 +82,7 @@ void Messenger::accept_ready() {
     std::unique_ptr<Endpoint> ep;
     size_t reactor_index = next_reactor_;
     proto::EntityAddr peer = proto::EntityAddr::ipv4(proto::EntityAddr::kAny, "127.0.0.1", 0);
-    if (options_.rdma && options_.transport == TransportKind::kRdma) {
+    if (options_.transport == TransportKind::kRdma) {
       auto accepted = options_.rdma->accept();  // it chose the reactor when it built the QP
       ep = std::move(accepted.endpoint);
       reactor_index = accepted.reactor_index;
