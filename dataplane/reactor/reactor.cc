@@ -118,8 +118,9 @@ void Reactor::run(const std::atomic<bool>& stop) {
   while (!stop.load(std::memory_order_relaxed) && poll_once()) {
   }
   if (helper_.joinable()) {
-    ring(helper_stop_.get());
-    ring(armed_.get());
+    helper_stopping_.store(true);
+    ring(helper_stop_.get());  // wakes it in epoll_wait
+    ring(armed_.get());        // ... or in its wait for the worker to sleep
     helper_.join();
   }
 }
@@ -194,14 +195,12 @@ bool Reactor::block_until(uint64_t deadline) {
 // on its endpoints and listeners, then wake the worker through its eventfd.
 void Reactor::handoff_loop() {
   epoll_event events[16];
-  for (;;) {
+  while (!helper_stopping_.load()) {
     drain(armed_.get());  // blocks until the worker sleeps
-    int n;
-    do n = epoll_wait(epoll_.get(), events, 16, -1);
-    while (n < 0 && errno == EINTR);
-    for (int i = 0; i < n; ++i)
-      if (events[i].data.u64 == kStopTag) return;
-    ring(wake_.get());
+    // Any return is a wake-up; the stop flag, not the stop fd (which may not be among the
+    // first 16 ready fds), decides whether to go on.
+    if (!helper_stopping_.load() && epoll_wait(epoll_.get(), events, 16, -1) != 0)
+      ring(wake_.get());
   }
 }
 

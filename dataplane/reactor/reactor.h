@@ -93,6 +93,7 @@ class Reactor {
   UniqueFd epoll_, wake_, armed_, helper_stop_;
   std::vector<std::function<void()>> watched_;
   std::thread helper_;
+  std::atomic<bool> helper_stopping_{false};
   ReactorStats stats_;
 };
 
