@@ -11,7 +11,27 @@
 
 namespace pollmsgr::perf {
 
-void add_rdma_flags(CLI::App& app, TransportFlags& f);
+namespace {
+void add_rdma_flags(CLI::App& app, TransportFlags& f) {
+  verbs::RdmaOptions& r = f.rdma;
+  app.add_option("--rdma-device", r.device, "RDMA device (default: the first; see ibv_devices)");
+  app.add_option("--gid-index", r.gid_index,
+                 "GID index (default: the port's RoCEv2 IPv4-mapped GID; see ibv_devinfo -v)")
+      ->check(CLI::Range(0, 1023));
+  app.add_option("--rdma-chunk-kb", f.rdma_chunk_kb, "rdma: largest single SEND, KiB (default 16)")
+      ->check(CLI::Range(1u, 16384u));
+  app.add_option("--rdma-credits", r.credits,
+                 "rdma: receive buffers each peer may fill, per connection (default 32)")
+      ->check(CLI::Range(2u, 16384u));
+  app.add_option("--rdma-buffers", r.buffers, "rdma: registered buffers in the pool (default 4096)")
+      ->check(CLI::Range(16u, 1u << 20));
+  app.add_option("--rdma-srq-depth", r.srq_depth,
+                 "rdma: receive buffers one lcore may have posted (default 8192)")
+      ->check(CLI::Range(2u, 1u << 24));
+  app.add_option("--rdma-inline", r.max_inline, "rdma: inline SENDs up to this size (default 128)")
+      ->check(CLI::Range(0u, 4096u));
+}
+}  // namespace
 
 void add_transport_flags(CLI::App& app, TransportFlags& f) {
   app.add_option("--transport", f.transport, "shm (same host), tcp, or rdma")
@@ -27,26 +47,6 @@ void add_transport_flags(CLI::App& app, TransportFlags& f) {
                "with --mode event: a helper thread blocks on the connections and wakes the worker "
                "through an eventfd (the extra hop of Ceph's RDMA stack)");
   add_rdma_flags(app, f);
-}
-
-void add_rdma_flags(CLI::App& app, TransportFlags& f) {
-  verbs::RdmaOptions& r = f.rdma;
-  app.add_option("--rdma-device", r.device, "RDMA device (default: the first; see ibv_devices)");
-  app.add_option("--gid-index", r.gid_index,
-                 "GID index (default: the port's RoCEv2 IPv4-mapped GID; see ibv_devinfo -v)")
-      ->check(CLI::Range(0, 1023));
-  app.add_option("--rdma-chunk-kb", f.rdma_chunk_kb, "rdma: largest single SEND, KiB (default 16)")
-      ->check(CLI::Range(1u, 16384u));
-  app.add_option("--rdma-credits", r.credits,
-                 "rdma: receive buffers each peer may fill, per connection (default 32)")
-      ->check(CLI::Range(2u, 65536u));
-  app.add_option("--rdma-buffers", r.buffers, "rdma: registered buffers in the pool (default 4096)")
-      ->check(CLI::Range(16u, 1u << 20));
-  app.add_option("--rdma-srq-depth", r.srq_depth,
-                 "rdma: receive buffers one lcore may have posted (default 8192)")
-      ->check(CLI::Range(2u, 1u << 24));
-  app.add_option("--rdma-inline", r.max_inline, "rdma: inline SENDs up to this size (default 128)")
-      ->check(CLI::Range(0u, 4096u));
 }
 
 std::unique_ptr<verbs::RdmaTransport> make_rdma_transport(const TransportFlags& f,

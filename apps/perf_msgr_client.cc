@@ -65,10 +65,8 @@ class ClientDispatcher final : public Dispatcher {
   void on_tick(uint64_t now) override {
     for (Job* j : jobs_) {
       if (j->done || !j->conn->ready()) continue;
-      const bool stop_sending = done_sending(*j, now);
-      if (stop_sending && j->inflight == 0) finish(j);
-      while (!stop_sending && j->inflight < s_.concurrency && now >= j->next_send &&
-             !(s_.ios && j->sent >= s_.ios)) {
+      if (done_sending(*j, now) && j->inflight == 0) finish(j);
+      while (j->inflight < s_.concurrency && now >= j->next_send && !done_sending(*j, now)) {
         if (!send_op(*j, now)) break;
         if (s_.think_cycles) j->next_send = now + s_.think_cycles;
       }

@@ -103,6 +103,9 @@ class RdmaEndpoint final : public Endpoint {
     State state;
     ReadDescriptor remote;
   };
+  // The wr_id of the last work request posted at teardown: its flush completes all before it.
+  static constexpr uint64_t kBeaconWrId = ~0ull;
+
   unsigned poll_completions();  // reaps up to a batch; returns how many
   void start_reads();           // READs for the received descriptors, while large buffers last
   void seal_tx();               // the buffer being filled joins the ready queue

@@ -15,7 +15,6 @@ constexpr unsigned kPollBatch = 16;
 // wr_ids: a receive's is its Buffer*; a SEND's kSendTag | sequence; a READ's kReadTag | rx slot.
 constexpr uint64_t kSendTag = 1ull << 63;
 constexpr uint64_t kReadTag = 3ull << 62;
-constexpr uint64_t kBeaconWrId = ~0ull;
 constexpr uint32_t kSignalEvery = 16;  // selective signalling: a completion per burst, or per this many
 
 // Immediate data of every SEND: credits returned (bits 0-15), the peer's large buffers released

@@ -21,7 +21,6 @@ constexpr uint64_t kHelloMagic = 0x706f6c6c72646d31ull;  // "pollrdm1"
 constexpr int kSetupTimeoutMs = 5000;
 constexpr size_t kMaxPendingAccepts = 64;
 constexpr char kReady = 'R';  // client to server: my queue pair is ready to receive
-constexpr uint64_t kBeaconWrId = ~0ull;
 
 // Each side's half of the set-up, over the side channel.
 struct Hello {
@@ -51,6 +50,10 @@ bool recv_all(int fd, void* data, size_t n, int timeout_ms) {
 }
 
 uint32_t random_psn() { return std::random_device{}() & 0xffffff; }
+
+Hello hello(const RdmaOptions& o, uint32_t large_bytes, const QpAddress& qp) {
+  return {kHelloMagic, o.credits, o.chunk_bytes, large_bytes, 0, qp};
+}
 
 }  // namespace
 
@@ -188,7 +191,7 @@ std::unique_ptr<RdmaEndpoint> RdmaTransport::make_endpoint(size_t index, UniqueF
 std::unique_ptr<Endpoint> RdmaTransport::connect(const HostPort& server, size_t index) {
   UniqueFd side = tcp_connect(server, "perf_msgr_server with --transport rdma");
   auto ep = make_endpoint(index, std::move(side));
-  Hello mine{kHelloMagic, options_.credits, options_.chunk_bytes, large_bytes(), 0, ep->address()};
+  const Hello mine = hello(options_, large_bytes(), ep->address());
   Hello theirs;
   if (!send_all(ep->side_channel(), &mine, sizeof(mine)) ||
       !recv_all(ep->side_channel(), &theirs, sizeof(theirs), kSetupTimeoutMs))
@@ -240,8 +243,7 @@ TransportFactory::Accepted RdmaTransport::accept() {
           p.reactor_index = next_reactor_++ % srqs_.size();
           p.ep = make_endpoint(p.reactor_index, std::move(p.side));
           p.ep->connect(p.hello.qp, p.hello.credits, p.hello.chunk_bytes, p.hello.large_bytes);
-          Hello mine{kHelloMagic, options_.credits, options_.chunk_bytes, large_bytes(), 0,
-                     p.ep->address()};
+          const Hello mine = hello(options_, large_bytes(), p.ep->address());
           drop = !send_all(p.ep->side_channel(), &mine, sizeof(mine));
         } catch (const StartupError&) {
           drop = true;  // the client sees its side channel close

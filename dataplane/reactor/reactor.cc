@@ -2,8 +2,8 @@
 
 #include <rte_cycles.h>
 #include <rte_pause.h>
-#include <sys/epoll.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 
 #include <algorithm>
@@ -20,7 +20,6 @@ constexpr uint64_t kPeerCheckUs = 100000;  // is each peer still alive (a syscal
 // An event-driven reactor sleeps: its housekeeping (and timers) run this often at most.
 constexpr uint64_t kEventHousekeepingUs = 10000;
 constexpr uint64_t kWakeTag = UINT64_MAX;  // epoll data of the worker's doorbell
-constexpr uint64_t kStopTag = UINT64_MAX - 1;  // epoll data of the helper's stop eventfd
 
 void ring(int eventfd_fd) {
   uint64_t one = 1;
@@ -70,7 +69,7 @@ Reactor::Reactor(unsigned lcore, Dispatcher& dispatcher, WaitPolicy policy)
                             EFD_NONBLOCK);
     if (policy_ == WaitPolicy::kEventHandoff) {
       armed_ = watched_eventfd(-1, 0, 0);  // blocking: the helper sleeps on it
-      helper_stop_ = watched_eventfd(epoll_.get(), kStopTag, EFD_NONBLOCK);
+      helper_stop_ = watched_eventfd(epoll_.get(), 0, EFD_NONBLOCK);  // ends its epoll_wait
     }
   }
   add_timer(kPeerCheckUs, [this](uint64_t) { check_peers(); });
