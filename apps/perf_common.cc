@@ -46,6 +46,16 @@ void add_transport_flags(CLI::App& app, TransportFlags& f) {
   app.add_flag("--event-handoff", f.event_handoff,
                "with --mode event: a helper thread blocks on the connections and wakes the worker "
                "through an eventfd (the extra hop of Ceph's RDMA stack)");
+  app.add_flag("--lossless", f.lossless,
+               "lossless sessions (both sides must ask): a failed transport is reconnected and "
+               "resumed, and no message is lost or delivered twice");
+  app.add_option("--reconnect-window", f.reconnect_window_s,
+                 "lossless: seconds a client keeps redialling, and a server keeps a session for "
+                 "its client to come back (default 10)")
+      ->check(CLI::Range(0.001, 86400.0));
+  app.add_option("--inject-faults", f.inject_faults,
+                 "break a connection's transport every N messages received, as a network failure "
+                 "would (to exercise --lossless; 0: never)");
   add_rdma_flags(app, f);
 }
 
@@ -85,6 +95,8 @@ MessengerOptions messenger_options(const TransportFlags& f, proto::EntityType my
   if (f.shm_ring_kb % 4 != 0)
     throw StartupError(fmt::format("--shm-ring-kb {} must be a multiple of 4", f.shm_ring_kb));
   o.shm.ring_bytes = f.shm_ring_kb * 1024;
+  o.lossy = !f.lossless;
+  o.reconnect_window_ms = static_cast<uint32_t>(f.reconnect_window_s * 1000);
   return o;
 }
 

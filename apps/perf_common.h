@@ -22,6 +22,9 @@ struct TransportFlags {
   bool event_handoff = false;
   verbs::RdmaOptions rdma;  // its chunk_bytes comes from rdma_chunk_kb
   uint32_t rdma_chunk_kb = 16;
+  bool lossless = false;
+  double reconnect_window_s = 10;
+  uint64_t inject_faults = 0;  // break a connection's transport every this many messages received
 };
 void add_transport_flags(CLI::App& app, TransportFlags& flags);
 // Validates the flags into messenger options (throws StartupError).

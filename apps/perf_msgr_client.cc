@@ -29,6 +29,7 @@ struct Settings {
   uint64_t think_cycles = 0;
   uint64_t warmup_end = 0;  // TSC; ops completing before it are not measured
   uint64_t send_end = 0;    // TSC; 0 = no time limit
+  uint64_t inject_faults = 0;  // break the transport every this many replies
   std::span<const uint8_t> payload;
 };
 
@@ -39,6 +40,7 @@ struct Job {
   uint64_t sent = 0, completed = 0;
   unsigned inflight = 0;
   uint64_t next_send = 0;
+  uint64_t resumed = 0;  // lossless: times its session was resumed (once the connection is gone)
   std::vector<uint64_t> sent_at;  // by tid % concurrency
   std::vector<uint8_t> front;     // the op's front, encoded once; tid and offset patched per op
   bool done = false;
@@ -107,15 +109,18 @@ class ClientDispatcher final : public Dispatcher {
     ++j.completed;
     completed_.store(completed_.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
     if (s_.think_cycles) j.next_send = now + s_.think_cycles;
+    if (s_.inject_faults && ++replies_ % s_.inject_faults == 0)
+      c.transport_fault("transport failure injected (--inject-faults)");
   }
 
   void on_fault(Connection& c, std::string_view why) override {
     Job& j = *static_cast<Job*>(c.user);
+    j.resumed = c.session().resumes();
+    j.conn = nullptr;  // it is about to go
     if (!j.done) {
       ++errors_;
       fmt::print(stderr, "perf_msgr_client: connection {} lost: {}\n", c.id(), why);
       j.done = true;
-      j.conn = nullptr;
       ++finished_;
     }
   }
@@ -147,6 +152,7 @@ class ClientDispatcher final : public Dispatcher {
   }
   void finish(Job* j) {
     j->done = true;
+    if (j->conn->session().lossless()) j->conn->close();  // or the server keeps it a while
     if (++finished_ == jobs_.size()) reactor_->request_stop();
   }
 
@@ -155,6 +161,7 @@ class ClientDispatcher final : public Dispatcher {
   std::vector<Job*> jobs_;
   LatencyHistogram histogram_;
   std::atomic<uint64_t> completed_{0};  // read by the progress line on another lcore
+  uint64_t replies_ = 0;
   uint64_t measured_ = 0, errors_ = 0, first_measured_send_ = 0, last_completion_ = 0;
   size_t finished_ = 0;
 };
@@ -209,6 +216,7 @@ int main(int argc, char** argv) {
     s.concurrency = concurrency;
     s.ios = ios;
     s.think_cycles = static_cast<uint64_t>(think_us * double(hz) / 1e6);
+    s.inject_faults = transport.inject_faults;
     std::vector<uint8_t> payload(msg_len);
     for (size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<uint8_t>(i * 7 + 1);
     s.payload = payload;
@@ -278,11 +286,13 @@ int main(int argc, char** argv) {
         last = std::max(last, d->last_completion());
       }
     }
-    uint64_t unanswered = 0, completed = 0;
+    uint64_t unanswered = 0, completed = 0, resumed = 0, transport_faults = 0;
     for (auto& j : jobs) {
       unanswered += j.sent - j.completed;
       completed += j.completed;
+      resumed += j.conn ? j.conn->session().resumes() : j.resumed;
     }
+    for (auto& r : reactors) transport_faults += r->stats().transport_faults;
     // Every op completed, warm-up included, against all the CPU the process used meanwhile.
     const double cpu_seconds = perf::process_cpu_seconds() - cpu_at_start;
     const double cpu_us_per_op = completed ? cpu_seconds * 1e6 / double(completed) : 0;
@@ -296,7 +306,8 @@ int main(int argc, char** argv) {
         {"concurrency", concurrency}, {"msg_len", msg_len}, {"ops", measured},
         {"seconds", seconds}, {"iops", iops}, {"mbps", mbps}, {"errors", errors},
         {"unanswered", unanswered}, {"cpu_seconds", cpu_seconds},
-        {"cpu_us_per_op", cpu_us_per_op}};
+        {"cpu_us_per_op", cpu_us_per_op}, {"lossless", transport.lossless},
+        {"transport_faults", transport_faults}, {"sessions_resumed", resumed}};
     fmt::print("\nperf_msgr_client: {} over {} ({} mode), {} job{} x {} in flight, {} B writes\n",
                server_addr, to_string(mo.transport), to_string(policy), numjobs,
                numjobs > 1 ? "s" : "", concurrency, msg_len);
@@ -331,6 +342,9 @@ int main(int argc, char** argv) {
                  "{:.0f} ns; round trip p50 = {:.2f}x floor\n", p50, min, ratio);
       out["floor_ns"] = {{"p50", p50}, {"min", min}, {"ratio_p50", ratio}};
     }
+    if (transport.lossless || transport_faults)
+      fmt::print("  lossless   {:>12} transport failures, {} sessions resumed\n", transport_faults,
+                 resumed);
     if (errors)
       fmt::print("  errors     {:>12}   ({} unanswered)\n", errors, unanswered);
     if (!json_path.empty()) {

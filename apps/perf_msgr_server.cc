@@ -21,8 +21,8 @@ namespace {
 // One per worker lcore: answers write ops inline, or after think time.
 class ServerDispatcher final : public Dispatcher {
  public:
-  explicit ServerDispatcher(uint64_t think_cycles, bool verbose)
-      : think_cycles_(think_cycles), verbose_(verbose) {
+  ServerDispatcher(uint64_t think_cycles, uint64_t inject_faults, bool verbose)
+      : think_cycles_(think_cycles), inject_faults_(inject_faults), verbose_(verbose) {
     reply_len_ = proto::encode_front(reply_front_, proto::OsdOpReply{});  // the same every time
   }
 
@@ -37,10 +37,10 @@ class ServerDispatcher final : public Dispatcher {
       return;
     }
     ++ops_;
-    if (think_cycles_ == 0 && deferred_head_ == deferred_tail_) {
-      if (reply(c, m.header.tid)) return;
-    }
-    defer(c, m.header.tid, rte_rdtsc() + think_cycles_);
+    if (think_cycles_ != 0 || deferred_head_ != deferred_tail_ || !reply(c, m.header.tid))
+      defer(c, m.header.tid, rte_rdtsc() + think_cycles_);
+    if (inject_faults_ && ops_ % inject_faults_ == 0)
+      c.transport_fault("transport failure injected (--inject-faults)");
   }
 
   void on_tick(uint64_t now) override {
@@ -88,7 +88,7 @@ class ServerDispatcher final : public Dispatcher {
     deferred_[deferred_tail_++ % kDeferred] = {&c, tid, due};
   }
 
-  uint64_t think_cycles_;
+  uint64_t think_cycles_, inject_faults_;
   bool verbose_;
   uint8_t reply_front_[256];
   size_t reply_len_ = 0;
@@ -140,7 +140,8 @@ int main(int argc, char** argv) {
     std::vector<std::unique_ptr<Reactor>> reactors;
     std::vector<Reactor*> reactor_ptrs;
     for (unsigned lcore : lcores) {
-      dispatchers.push_back(std::make_unique<ServerDispatcher>(think_cycles, runtime_options.verbose));
+      dispatchers.push_back(std::make_unique<ServerDispatcher>(think_cycles, transport.inject_faults,
+                                                               runtime_options.verbose));
       reactors.push_back(std::make_unique<Reactor>(lcore, *dispatchers.back(), policy));
       reactor_ptrs.push_back(reactors.back().get());
     }
@@ -164,7 +165,7 @@ int main(int argc, char** argv) {
         if (r->lcore() == lcore) r->run(perf::stop_requested());
       return 0;
     });
-    uint64_t total = 0;
+    uint64_t total = 0, resumed = 0, transport_faults = 0;
     nlohmann::json lcore_reports = nlohmann::json::array();
     for (size_t i = 0; i < reactors.size(); ++i) {
       const auto& s = reactors[i]->stats();
@@ -177,6 +178,11 @@ int main(int argc, char** argv) {
                  s.connections_faulted);
       if (policy != WaitPolicy::kPoll)
         fmt::print(", slept {} times ({} woken by the transport)", s.sleeps, s.wakeups);
+      if (transport.lossless)
+        fmt::print(", {} transport failures, {} sessions resumed, {} waiting", s.transport_faults,
+                   s.sessions_resumed, reactors[i]->parked_count());
+      resumed += s.sessions_resumed;
+      transport_faults += s.transport_faults;
       fmt::print("\n");
       lcore_reports.push_back({{"lcore", reactors[i]->lcore()}, {"ops", ops},
                                {"busy_cycles", s.busy_cycles}, {"total_cycles", s.total_cycles},
@@ -189,7 +195,9 @@ int main(int argc, char** argv) {
     if (!json_path.empty()) {
       nlohmann::json out = {{"transport", to_string(mo.transport)}, {"mode", to_string(policy)},
                             {"ops", total}, {"connections", messenger.accepted()},
-                            {"cpu_seconds", cpu_seconds}, {"lcores", lcore_reports}};
+                            {"cpu_seconds", cpu_seconds}, {"lcores", lcore_reports},
+                            {"transport_faults", transport_faults},
+                            {"sessions_resumed", resumed}};
       std::ofstream f(json_path);
       f << out.dump(2) << "\n";
       if (!f) throw StartupError("cannot write " + json_path, 1);

@@ -20,6 +20,7 @@ std::string_view to_string(ProtoError e) {
     case ProtoError::kBadAuthSignature: return "bad auth signature";
     case ProtoError::kBadSequence: return "message sequence out of order";
     case ProtoError::kPeerReset: return "session reset by peer";
+    case ProtoError::kSessionLost: return "the peer no longer has this session (cannot resume)";
     case ProtoError::kTxOverflow: return "no room to send";
     case ProtoError::kClosed: return "session closed";
   }

@@ -23,6 +23,7 @@ enum class ProtoError : uint8_t {
   kBadAuthSignature,
   kBadSequence,          // a message sequence number out of order
   kPeerReset,            // SESSION_RESET from the peer
+  kSessionLost,          // a lossless session could not be resumed: the peer no longer has it
   kTxOverflow,           // the output sink had no room for a frame
   kClosed,               // the session was closed locally
 };

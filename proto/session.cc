@@ -37,6 +37,7 @@ const char* to_string(Session::State s) {
     case Session::State::kAuth: return "auth";
     case Session::State::kAuthSignature: return "auth-signature";
     case Session::State::kIdent: return "ident";
+    case Session::State::kResumeWait: return "resume-wait";
     case Session::State::kReady: return "ready";
     case Session::State::kFault: return "fault";
     case Session::State::kClosed: return "closed";
@@ -45,7 +46,53 @@ const char* to_string(Session::State s) {
 }
 
 Session::Session(SessionConfig config)
-    : config_(std::move(config)), decoder_(config_.limits, config_.data_crc) {}
+    : config_(std::move(config)), decoder_(config_.limits, config_.data_crc),
+      lossy_(config_.lossy) {}
+
+void Session::become_ready(SessionHandler& handler) {
+  state_ = State::kReady;
+  if (resuming_) {
+    resuming_ = false;
+    ++resumes_;
+    handler.on_resumed();
+  } else {
+    was_ready_ = true;
+    handler.on_ready();
+  }
+}
+
+void Session::new_transport() {
+  decoder_ = FrameDecoder(config_.limits, config_.data_crc);
+  banner_have_ = 0;
+  fault_ = ProtoError::kOk;
+}
+
+ProtoError Session::restart(FrameSink& out) {
+  if (!was_ready_ || lossy_ || config_.role != Role::kClient) return fail(ProtoError::kSessionLost);
+  new_transport();
+  state_ = State::kBanner;
+  resuming_ = true;
+  ++connect_seq_;
+  return start(out);
+}
+
+ProtoError Session::resume(FrameSink& out, const ReconnectFrame& request,
+                           SessionHandler& handler) {
+  new_transport();
+  peer_acked_ = std::max(peer_acked_, std::min(request.msg_seq, out_seq_));
+  connect_seq_ = request.connect_seq;
+  resuming_ = true;
+  if (ProtoError e = send(out, ReconnectOkFrame{in_seq_}); e != ProtoError::kOk) return e;
+  acked_in_seq_ = in_seq_;
+  become_ready(handler);
+  return ProtoError::kOk;
+}
+
+ProtoError Session::refuse_resume(FrameSink& out) {
+  ProtoError e = send(out, SessionResetFrame{true});
+  close();
+  return e;
+}
 
 ProtoError Session::fail(ProtoError e) {
   if (e != ProtoError::kOk && state_ != State::kClosed) {
@@ -195,6 +242,9 @@ ProtoError Session::on_frame(const Frame& f, FrameSink& out, SessionHandler& han
         return ProtoError::kBadAuthSignature;
       state_ = State::kIdent;
       if (!client) return ProtoError::kOk;
+      if (resuming_)
+        return send(out, ReconnectFrame{{config_.my_addr}, config_.cookie, peer_cookie_,
+                                        config_.global_seq, connect_seq_, in_seq_});
       return send(out, ClientIdentFrame{{config_.my_addr}, config_.peer_addr, -1,
                                         config_.global_seq, config_.supported_features,
                                         config_.required_features,
@@ -203,6 +253,15 @@ ProtoError Session::on_frame(const Frame& f, FrameSink& out, SessionHandler& han
     case State::kIdent:
       if (client) {
         if (f.tag() == Tag::kIdentMissingFeatures) return ProtoError::kMissingFeatures;
+        if (resuming_) {
+          if (f.tag() == Tag::kSessionReset) return ProtoError::kSessionLost;
+          ReconnectOkFrame ok;
+          if (f.tag() != Tag::kSessionReconnectOk) return ProtoError::kUnexpectedTag;
+          if (!decode(seg, ok)) return ProtoError::kMalformedPayload;
+          peer_acked_ = std::max(peer_acked_, std::min(ok.msg_seq, out_seq_));
+          become_ready(handler);
+          return ProtoError::kOk;
+        }
         ServerIdentFrame ident;
         if (f.tag() != Tag::kServerIdent) return ProtoError::kUnexpectedTag;
         if (!decode(seg, ident)) return ProtoError::kMalformedPayload;
@@ -210,10 +269,17 @@ ProtoError Session::on_frame(const Frame& f, FrameSink& out, SessionHandler& han
           return ProtoError::kMissingFeatures;
         peer_features_ = ident.supported_features;
         peer_addrs_ = std::move(ident.addrs);
-        state_ = State::kReady;
-        handler.on_ready();
+        peer_cookie_ = ident.cookie;
+        lossy_ = lossy_ || (ident.flags & kConnectLossy);
+        become_ready(handler);
         return ProtoError::kOk;
       } else {
+        if (f.tag() == Tag::kSessionReconnect) {
+          if (!decode(seg, resume_request_)) return ProtoError::kMalformedPayload;
+          if (config_.lossy) return refuse_resume(out);  // we keep no sessions
+          state_ = State::kResumeWait;  // the messenger finds the session and calls its resume()
+          return ProtoError::kOk;
+        }
         ClientIdentFrame ident;
         if (f.tag() != Tag::kClientIdent) return ProtoError::kUnexpectedTag;
         if (!decode(seg, ident)) return ProtoError::kMalformedPayload;
@@ -224,15 +290,16 @@ ProtoError Session::on_frame(const Frame& f, FrameSink& out, SessionHandler& han
         }
         peer_features_ = ident.supported_features;
         peer_addrs_ = std::move(ident.addrs);
+        peer_cookie_ = ident.cookie;
+        lossy_ = lossy_ || (ident.flags & kConnectLossy);
         state_ = State::kReady;
-        const bool lossy = config_.lossy || (ident.flags & kConnectLossy);
         if (ProtoError e = send(out, ServerIdentFrame{{config_.my_addr}, 0, config_.global_seq,
                                                       config_.supported_features,
                                                       config_.required_features,
-                                                      lossy ? kConnectLossy : 0, config_.cookie});
+                                                      lossy_ ? kConnectLossy : 0, config_.cookie});
             e != ProtoError::kOk)
           return e;
-        handler.on_ready();
+        become_ready(handler);
         return ProtoError::kOk;
       }
     case State::kReady:
@@ -249,7 +316,7 @@ ProtoError Session::on_ready_frame(const Frame& f, FrameSink& out, SessionHandle
       auto m = decode_message(f);
       if (!m) return m.error();
       if (m->header.seq <= in_seq_) return ProtoError::kOk;  // a duplicate: already delivered
-      if (!config_.lossy && m->header.seq != in_seq_ + 1) return ProtoError::kBadSequence;
+      if (!lossy_ && m->header.seq != in_seq_ + 1) return ProtoError::kBadSequence;
       in_seq_ = m->header.seq;
       peer_acked_ = std::max(peer_acked_, std::min(m->header.ack_seq, out_seq_));
       ++messages_in_;
@@ -285,11 +352,12 @@ Result<MessageFrameHead> Session::encode_message(std::span<uint8_t> out, MsgHead
                                                  std::span<const uint8_t> middle,
                                                  std::span<const uint8_t> data) {
   if (state_ != State::kReady) return fault_ != ProtoError::kOk ? fault_ : ProtoError::kClosed;
-  header.seq = out_seq_ + 1;
+  const bool next = header.seq == 0;
+  if (next) header.seq = out_seq_ + 1;
   header.ack_seq = in_seq_;
   auto head = encode_message_head(out, header, front, middle, data, config_.data_crc);
   if (!head) return head;
-  ++out_seq_;
+  if (next) ++out_seq_;
   acked_in_seq_ = in_seq_;
   return head;
 }

@@ -2,6 +2,10 @@
 // The msgr2 session state machine for both roles, without I/O: bytes in, frames and events out.
 //   banner -> HELLO -> AUTH_REQUEST / AUTH_DONE (method none) -> AUTH_SIGNATURE both ways
 //   -> CLIENT_IDENT / SERVER_IDENT -> ready: MESSAGE, ACK, KEEPALIVE2(_ACK), SESSION_RESET
+// A lossless session outlives its transport: the client starts again on a new one and sends
+// SESSION_RECONNECT instead of CLIENT_IDENT; the server answers SESSION_RECONNECT_OK from the
+// original session (or SESSION_RESET when it has none), and each side sends again what the
+// other has not acknowledged.
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -58,6 +62,8 @@ class SessionHandler {
  public:
   virtual ~SessionHandler() = default;
   virtual void on_ready() {}
+  // A lossless session carries on over a new transport: messages after peer_acked_seq() go again.
+  virtual void on_resumed() {}
   // Spans valid only during the call: use or copy the payload before returning.
   virtual void on_message(const MessageView& message) = 0;
   virtual void on_keepalive_ack(Timestamp) {}
@@ -74,8 +80,8 @@ struct SessionConfig {
   std::vector<uint8_t> auth_payload;  // client: sent with AUTH_REQUEST (method none)
   uint64_t global_id = 0;             // server: given to the client in AUTH_DONE
   uint64_t global_seq = 1;
-  uint64_t cookie = 0;
-  bool lossy = false;
+  uint64_t cookie = 0;  // client: the client cookie; server: the server cookie
+  bool lossy = false;   // lossless only when both sides ask for it
   bool data_crc = true;  // check and send data-segment crcs (Ceph's ms_crc_data)
   FrameLimits limits;
 };
@@ -83,7 +89,9 @@ struct SessionConfig {
 class Session {
  public:
   enum class State : uint8_t {
-    kBanner, kHello, kAuth, kAuthSignature, kIdent, kReady, kFault, kClosed
+    kBanner, kHello, kAuth, kAuthSignature, kIdent,
+    kResumeWait,  // server: SESSION_RECONNECT received; the session it names must answer
+    kReady, kFault, kClosed
   };
 
   explicit Session(SessionConfig config);
@@ -98,8 +106,9 @@ class Session {
   ProtoError on_bytes(std::span<const uint8_t>& in, FrameSink& out, SessionHandler& handler,
                       size_t max_frames);
 
-  // Fills seq and ack_seq of `header` and encodes the message frame head into `out` (see
-  // encode_message_head). Only in state kReady.
+  // Fills ack_seq of `header` (and its seq when 0: the next one) and encodes the message frame
+  // head into `out` (see encode_message_head). Only in state kReady. A non-zero seq is one taken
+  // before with take_seq() (a lossless message queued, or sent again after a reconnect).
   Result<MessageFrameHead> encode_message(std::span<uint8_t> out, MsgHeader2 header,
                                           std::span<const uint8_t> front,
                                           std::span<const uint8_t> middle,
@@ -108,6 +117,24 @@ class Session {
   ProtoError send_ack(FrameSink& out);  // acknowledges everything received so far
   ProtoError send_reset(FrameSink& out, bool full);
   void close();
+  uint64_t take_seq() { return ++out_seq_; }
+
+  // Lossless sessions.
+  // Client: starts over on a new transport (sends the banner); the handshake then resumes this
+  // session with SESSION_RECONNECT. kSessionLost if the server no longer has it.
+  ProtoError restart(FrameSink& out);
+  // Server, in kResumeWait: what the client asked for.
+  const ReconnectFrame& resume_request() const { return resume_request_; }
+  // Server, on the session the request names: carry on over the new transport the request came
+  // in on. Answers SESSION_RECONNECT_OK and calls on_resumed.
+  ProtoError resume(FrameSink& out, const ReconnectFrame& request, SessionHandler& handler);
+  // Server, in kResumeWait: there is no such session: SESSION_RESET, then closed.
+  ProtoError refuse_resume(FrameSink& out);
+  bool lossless() const { return !lossy_; }  // as negotiated (known once ready)
+  bool was_ready() const { return was_ready_; }
+  uint64_t cookie() const { return config_.cookie; }
+  uint64_t peer_cookie() const { return peer_cookie_; }
+  uint64_t resumes() const { return resumes_; }
 
   State state() const { return state_; }
   bool ready() const { return state_ == State::kReady; }
@@ -134,6 +161,8 @@ class Session {
   template <class F>
   ProtoError send(FrameSink& out, const F& frame);
   ProtoError fail(ProtoError e);
+  void become_ready(SessionHandler& handler);
+  void new_transport();
   bool features_ok(uint64_t peer_supported, uint64_t peer_required) const;
 
   SessionConfig config_;
@@ -149,6 +178,10 @@ class Session {
   EntityAddr my_addr_seen_;
   EntityAddrVec peer_addrs_;
   uint64_t frames_in_ = 0, messages_in_ = 0;
+  bool lossy_;
+  bool was_ready_ = false, resuming_ = false;
+  uint64_t peer_cookie_ = 0, connect_seq_ = 0, resumes_ = 0;
+  ReconnectFrame resume_request_;
 };
 
 const char* to_string(Session::State s);

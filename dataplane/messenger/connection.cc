@@ -2,14 +2,26 @@
 
 #include <cstring>
 
+#include "dataplane/runtime/startup_error.h"
+
 namespace pollmsgr {
 
 Connection::Connection(uint64_t id, std::unique_ptr<Endpoint> endpoint,
                        proto::SessionConfig config, Dispatcher* dispatcher)
     : id_(id), endpoint_(std::move(endpoint)), session_(std::move(config)),
-      dispatcher_(dispatcher) {}
+      dispatcher_(dispatcher) {
+  if (session_.lossless()) unacked_ = std::make_unique<Unacked[]>(kUnackedDepth);
+}
 
-Connection::~Connection() = default;
+Connection::~Connection() {
+  if (recorded_) sessions_->forget(session_.peer_cookie(), owner_);
+}
+
+void Connection::attach(Dispatcher* d, Reactor* owner, std::shared_ptr<SessionDirectory> sessions) {
+  dispatcher_ = d;
+  owner_ = owner;
+  sessions_ = std::move(sessions);
+}
 
 void Connection::start() {
   if (auto e = session_.start(*this); e != proto::ProtoError::kOk)
@@ -18,6 +30,11 @@ void Connection::start() {
 
 void Connection::fault(std::string why) {
   if (fault_.empty()) fault_ = why.empty() ? "fault" : std::move(why);
+}
+
+void Connection::transport_fault(std::string why) {
+  if (fault_.empty()) transport_failed_ = true;
+  fault(std::move(why));
 }
 
 bool Connection::poll_rx() {
@@ -34,10 +51,15 @@ bool Connection::poll_rx() {
 
 void Connection::flush_tx() {
   if (queue_head_ != queue_tail_) pump();
-  if (endpoint_->tx_flush() != EndpointStatus::kOk) fault("peer closed the connection");
+  if (unacked_sent_ != unacked_tail_) transmit_unacked();
+  if (endpoint_->tx_flush() != EndpointStatus::kOk) transport_fault("peer closed the connection");
 }
 
 void Connection::on_ready() {
+  if (sessions_ && session_.role() == proto::Role::kServer && session_.lossless()) {
+    sessions_->record(session_.peer_cookie(), owner_);
+    recorded_ = true;
+  }
   if (dispatcher_) dispatcher_->on_ready(*this);
 }
 
@@ -72,34 +94,40 @@ void Connection::commit(size_t n) {
 }
 
 SendStatus Connection::send(const OutMessage& m) {
-  if (!session_.ready()) return SendStatus::kNotReady;
   proto::MsgHeader2 h;
   h.type = m.type;
   h.tid = m.tid;
   h.priority = m.priority;
   h.version = m.version;
   h.compat_version = m.compat_version;
-  const size_t head_len = proto::message_head_size(m.front.size(), 0);
-  const size_t total = head_len + m.data.size() + proto::kEpilogueSize;
+  if (unacked_ && session_.lossless()) return send_lossless(h, m);
+  if (!session_.ready()) return SendStatus::kNotReady;
+  return transmit(h, m.front, m.data);
+}
+
+SendStatus Connection::transmit(const proto::MsgHeader2& h, std::span<const uint8_t> front,
+                                std::span<const uint8_t> data) {
+  const size_t head_len = proto::message_head_size(front.size(), 0);
+  const size_t total = head_len + data.size() + proto::kEpilogueSize;
   if (queue_head_ == queue_tail_) {
     auto w = endpoint_->tx_window(total);
     if (w.size() >= total) {  // the common case: encode straight into the transport
-      auto head = session_.encode_message(w, h, m.front, {}, m.data);
+      auto head = session_.encode_message(w, h, front, {}, data);
       if (!head) return SendStatus::kNotReady;
       uint8_t* pos = w.data() + head->head_size;
-      if (!m.data.empty()) std::memcpy(pos, m.data.data(), m.data.size());
-      std::memcpy(pos + m.data.size(), head->epilogue.data(), head->epilogue_size);
-      endpoint_->tx_commit(head->frame_size(m.data.size()));
+      if (!data.empty()) std::memcpy(pos, data.data(), data.size());
+      std::memcpy(pos + data.size(), head->epilogue.data(), head->epilogue_size);
+      endpoint_->tx_commit(head->frame_size(data.size()));
       return SendStatus::kSent;
     }
   }
   if (head_len > kInlineBytes) return SendStatus::kTooLarge;
   if (tx_queued() == kQueueDepth) return SendStatus::kBusy;
   Pending* p = queue_slot();
-  auto head = session_.encode_message(p->head, h, m.front, {}, m.data);
+  auto head = session_.encode_message(p->head, h, front, {}, data);
   if (!head) return SendStatus::kNotReady;
   p->head_len = static_cast<uint32_t>(head->head_size);
-  p->data = m.data;
+  p->data = data;
   std::memcpy(p->epilogue.data(), head->epilogue.data(), head->epilogue_size);
   p->epilogue_len = static_cast<uint8_t>(head->epilogue_size);
   p->sent = 0;
@@ -134,6 +162,102 @@ bool Connection::pump() {
     ++queue_head_;
   }
   return true;
+}
+
+// --- lossless ---
+
+SendStatus Connection::send_lossless(const proto::MsgHeader2& h, const OutMessage& m) {
+  // Accepted while the transport is down too (it goes after the reconnect); not before the
+  // session first came up, nor after a final fault or a close.
+  if (!session_.was_ready() || session_.state() == proto::Session::State::kClosed ||
+      (faulted() && !transport_failed_))
+    return SendStatus::kNotReady;
+  if (proto::message_head_size(m.front.size(), 0) > kInlineBytes) return SendStatus::kTooLarge;
+  forget_acked();
+  if (unacked() == kUnackedDepth) return SendStatus::kBusy;
+  Unacked& u = unacked_[unacked_tail_ % kUnackedDepth];
+  u.header = h;
+  u.header.seq = session_.take_seq();
+  std::memcpy(u.front.data(), m.front.data(), m.front.size());
+  u.front_len = static_cast<uint32_t>(m.front.size());
+  u.data = m.data;
+  ++unacked_tail_;
+  if (ready()) transmit_unacked();
+  return unacked_sent_ == unacked_tail_ ? SendStatus::kSent : SendStatus::kQueued;
+}
+
+void Connection::transmit_unacked() {
+  if (!ready()) return;
+  for (; unacked_sent_ != unacked_tail_; ++unacked_sent_) {
+    const Unacked& u = unacked_[unacked_sent_ % kUnackedDepth];
+    const SendStatus s = transmit(u.header, {u.front.data(), u.front_len}, u.data);
+    if (s != SendStatus::kSent && s != SendStatus::kQueued) return;  // no room: next flush
+  }
+}
+
+void Connection::forget_acked() {
+  const uint64_t acked = session_.peer_acked_seq();
+  while (unacked_head_ != unacked_tail_ && unacked_[unacked_head_ % kUnackedDepth].header.seq <= acked)
+    ++unacked_head_;
+  unacked_sent_ = std::max(unacked_sent_, unacked_head_);
+}
+
+bool Connection::resumable() const {
+  return transport_failed_ && unacked_ && session_.lossless() && session_.was_ready() &&
+         session_.state() != proto::Session::State::kClosed;
+}
+
+void Connection::new_transport(std::unique_ptr<Endpoint> endpoint) {
+  endpoint_ = std::move(endpoint);
+  queue_head_ = queue_tail_ = 0;  // whatever waited was for the old transport
+  fault_.clear();
+  transport_failed_ = false;
+}
+
+void Connection::drop_transport() { endpoint_.reset(); }
+
+bool Connection::redial(std::string& error) {
+  try {
+    new_transport(redial_());
+  } catch (const StartupError& e) {
+    error = e.what();
+    return false;
+  }
+  if (auto e = session_.restart(*this); e != proto::ProtoError::kOk)
+    fault(std::string("msgr2: ") + std::string(to_string(e)));
+  return true;
+}
+
+bool Connection::resumes(const proto::ReconnectFrame& r) const {
+  return session_.role() == proto::Role::kServer && unacked_ && session_.lossless() &&
+         session_.was_ready() && session_.peer_cookie() == r.client_cookie &&
+         r.server_cookie == session_.cookie() && session_.state() != proto::Session::State::kClosed;
+}
+
+void Connection::resume_from(Connection& fresh) {
+  const proto::ReconnectFrame request = fresh.session_.resume_request();
+  new_transport(std::move(fresh.endpoint_));
+  fresh.fault("resumed an earlier session");
+  if (auto e = session_.resume(*this, request, *this); e != proto::ProtoError::kOk)
+    fault(std::string("msgr2: ") + std::string(to_string(e)));
+}
+
+void Connection::close() {
+  if (ready()) session_.send_reset(*this, true);
+}
+
+void Connection::refuse_resume() { session_.refuse_resume(*this); }
+
+void Connection::on_resumed() {
+  forget_acked();
+  unacked_sent_ = unacked_head_;  // everything not acknowledged goes again, in order
+  transmit_unacked();
+}
+
+void Connection::on_timer() {
+  endpoint_->on_timer();
+  if (unacked_ && session_.ready() && session_.lossless() && session_.ack_pending())
+    session_.send_ack(*this);
 }
 
 }  // namespace pollmsgr

@@ -3,12 +3,19 @@
 // Outgoing bytes keep their order: a message (or control frame) that does not fit the
 // transport's window now waits in a small fixed queue and is pumped out as credits return, so
 // messages of any size (0 B to beyond 16 MiB) stream through bounded transport buffers.
+//
+// A lossless connection (both sides asked for it) keeps every message until the peer
+// acknowledges it, and survives the failure of its transport: the client dials again and
+// resumes the session, the server's session waits for it, and what the peer has not
+// acknowledged goes again. The reactor does the parking, dialling and matching (reactor.h).
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
 #include "dataplane/messenger/dispatcher.h"
+#include "dataplane/messenger/session_directory.h"
 #include "dataplane/transport/endpoint.h"
 #include "proto/session.h"
 
@@ -19,7 +26,8 @@ struct OutMessage {
   uint64_t tid = 0;
   std::span<const uint8_t> front;
   // Not copied when the message has to wait: it must stay valid and unchanged until the
-  // connection's tx queue has drained (tx_queued() == 0) or the connection is gone.
+  // connection's tx queue has drained (tx_queued() == 0) or the connection is gone; on a
+  // lossless connection, until the peer has acknowledged it (unacked() == 0).
   std::span<const uint8_t> data;
   uint16_t priority = 127;
   uint16_t version = 1;
@@ -33,6 +41,9 @@ class Connection final : public proto::SessionHandler, public proto::FrameSink {
   static constexpr size_t kQueueDepth = 32;
   static constexpr size_t kInlineBytes = 1024;  // head + front of a queued message
   static constexpr size_t kRxBurstFrames = 8;   // frames taken per poll before tx is flushed
+  static constexpr size_t kUnackedDepth = 256;  // lossless: messages kept until acknowledged
+  // Lossless client: a new transport to the same server (throws StartupError).
+  using Redial = std::function<std::unique_ptr<Endpoint>()>;
 
   Connection(uint64_t id, std::unique_ptr<Endpoint> endpoint, proto::SessionConfig config,
              Dispatcher* dispatcher);
@@ -42,20 +53,40 @@ class Connection final : public proto::SessionHandler, public proto::FrameSink {
   bool poll_rx();        // receive a burst, parse in place, dispatch inline; true if any bytes
   void flush_tx();       // pump the queue into the window, then one doorbell
   SendStatus send(const OutMessage& message);
-  bool ready() const { return session_.ready(); }
+  bool ready() const { return session_.ready() && endpoint_ && fault_.empty(); }
   bool faulted() const { return !fault_.empty(); }
   const std::string& fault_reason() const { return fault_; }
-  void fault(std::string why);
+  void fault(std::string why);            // final: the connection goes
+  void transport_fault(std::string why);  // the transport failed: a lossless session survives
   size_t tx_queued() const { return queue_tail_ - queue_head_; }
 
   uint64_t id() const { return id_; }
   Endpoint& endpoint() { return *endpoint_; }
   proto::Session& session() { return session_; }
-  void set_dispatcher(Dispatcher* d) { dispatcher_ = d; }
+  // Called by the reactor that takes the connection; `sessions` (may be null) is told about
+  // lossless server sessions, for reconnecting clients to find them.
+  void attach(Dispatcher* d, Reactor* owner, std::shared_ptr<SessionDirectory> sessions);
   void* user = nullptr;  // the application's per-connection state
+
+  // Lossless sessions: see the top of this file.
+  void set_redial(Redial redial) { redial_ = std::move(redial); }
+  bool resumable() const;          // faulted by its transport only, and worth resuming
+  void drop_transport();           // parked: messages sent meanwhile wait for the next one
+  bool can_redial() const { return bool(redial_); }
+  bool redial(std::string& error);  // client, parked: a new transport, the handshake restarts
+  bool wants_resume() const { return session_.state() == proto::Session::State::kResumeWait; }
+  bool resumes(const proto::ReconnectFrame& request) const;  // server: is it this session?
+  void resume_from(Connection& fresh);  // server: carry on over fresh's transport
+  void refuse_resume();                 // server: no such session here
+  size_t unacked() const { return unacked_tail_ - unacked_head_; }
+  // Ends the session (SESSION_RESET): the peer drops its side now, where a lossless server
+  // would otherwise keep it for the reconnect window.
+  void close();
+  void on_timer();  // housekeeping: the transport's upkeep; lossless acks not yet sent
 
   // proto::SessionHandler
   void on_ready() override;
+  void on_resumed() override;
   void on_message(const proto::MessageView& message) override;
   // proto::FrameSink: the session's own frames, in order with the queued messages.
   std::span<uint8_t> reserve(size_t n) override;
@@ -71,17 +102,40 @@ class Connection final : public proto::SessionHandler, public proto::FrameSink {
     size_t sent = 0;  // bytes of this entry already in the transport
     size_t size() const { return head_len + data.size() + epilogue_len; }
   };
+  // A lossless message, kept until the peer acknowledges its seq.
+  struct Unacked {
+    proto::MsgHeader2 header;  // seq set
+    std::array<uint8_t, kInlineBytes> front;
+    uint32_t front_len = 0;
+    std::span<const uint8_t> data;
+  };
   Pending* queue_slot() { return &queue_[queue_tail_ % kQueueDepth]; }
   bool pump();  // true when the queue is empty afterwards
+  // Into the transport now, or into the queue behind what waits. header.seq 0: the next.
+  SendStatus transmit(const proto::MsgHeader2& h, std::span<const uint8_t> front,
+                      std::span<const uint8_t> data);
+  SendStatus send_lossless(const proto::MsgHeader2& h, const OutMessage& m);
+  void transmit_unacked();  // the kept messages this transport has not carried yet
+  void forget_acked();
+  void new_transport(std::unique_ptr<Endpoint> endpoint);
 
   uint64_t id_;
   std::unique_ptr<Endpoint> endpoint_;
   proto::Session session_;
   Dispatcher* dispatcher_;
   std::string fault_;
+  bool transport_failed_ = false;
   bool reserved_in_queue_ = false;
   std::array<Pending, kQueueDepth> queue_;
   uint64_t queue_head_ = 0, queue_tail_ = 0;
+  // Lossless only (allocated when the config asks for it): a ring of kUnackedDepth, and how far
+  // the current transport has carried it.
+  std::unique_ptr<Unacked[]> unacked_;
+  uint64_t unacked_head_ = 0, unacked_sent_ = 0, unacked_tail_ = 0;
+  Redial redial_;
+  Reactor* owner_ = nullptr;
+  std::shared_ptr<SessionDirectory> sessions_;
+  bool recorded_ = false;
 };
 
 }  // namespace pollmsgr

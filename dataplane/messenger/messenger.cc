@@ -34,6 +34,8 @@ Messenger::Messenger(MessengerOptions options, std::vector<Reactor*> reactors)
       nonce_(static_cast<uint32_t>(std::random_device{}())) {
   if (options_.transport == TransportKind::kRdma && !options_.rdma)
     throw StartupError("--transport rdma: no RDMA transport was set up", 1);
+  for (Reactor* r : reactors_)
+    r->enable_resume(sessions_, uint64_t{options_.reconnect_window_ms} * 1000);
 }
 
 Messenger::~Messenger() = default;
@@ -47,12 +49,12 @@ proto::SessionConfig Messenger::session_config(proto::Role role, const proto::En
   c.data_crc = options_.data_crc;
   c.limits = options_.limits;
   c.global_seq = next_id_;
+  c.cookie = (uint64_t{nonce_} << 32) | next_id_;
   if (role == proto::Role::kServer) {
     c.my_addr = bound_.entity_addr(proto::EntityAddr::kMsgr2, nonce_);
     c.global_id = next_id_;
   } else {
     c.my_addr = proto::EntityAddr::ipv4(proto::EntityAddr::kAny, "127.0.0.1", 0, nonce_);
-    c.cookie = (uint64_t{nonce_} << 32) | next_id_;
   }
   return c;
 }
@@ -113,21 +115,25 @@ void Messenger::accept_ready() {
   }
 }
 
+Connection::Redial Messenger::dialer(const HostPort& server, Reactor& reactor) const {
+  size_t index = 0;
+  while (index < reactors_.size() && reactors_[index] != &reactor) ++index;
+  // By value: a lossless connection dials again from its reactor, whatever outlives what.
+  return [kind = options_.transport, shm = options_.shm, tcp = options_.tcp, rdma = options_.rdma,
+          server, index]() -> std::unique_ptr<Endpoint> {
+    if (kind == TransportKind::kShm) return ShmEndpoint::connect(server, shm);
+    if (kind == TransportKind::kTcp) return TcpEndpoint::connect(server, tcp);
+    return rdma->connect(server, index);
+  };
+}
+
 Connection* Messenger::connect_to(const HostPort& server, Reactor& reactor) {
-  std::unique_ptr<Endpoint> ep;
-  if (options_.transport == TransportKind::kShm) {
-    ep = ShmEndpoint::connect(server, options_.shm);
-  } else if (options_.transport == TransportKind::kTcp) {
-    ep = TcpEndpoint::connect(server, options_.tcp);
-  } else {
-    size_t index = 0;
-    while (index < reactors_.size() && reactors_[index] != &reactor) ++index;
-    ep = options_.rdma->connect(server, index);
-  }
+  Connection::Redial dial = dialer(server, reactor);
   auto conn = std::make_unique<Connection>(
-      next_id_, std::move(ep),
+      next_id_, dial(),
       session_config(proto::Role::kClient, server.entity_addr(proto::EntityAddr::kMsgr2)), nullptr);
   ++next_id_;
+  if (!options_.lossy) conn->set_redial(std::move(dial));
   conn->start();
   Connection* raw = conn.get();
   reactor.adopt(std::move(conn));

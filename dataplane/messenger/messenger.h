@@ -24,7 +24,10 @@ const char* to_string(TransportKind kind);
 struct MessengerOptions {
   TransportKind transport = TransportKind::kShm;
   proto::EntityType my_type = proto::EntityType::kClient;
-  bool lossy = true;     // lossy: a fault drops the connection; lossless sessions check seqs
+  // Lossy: a fault drops the connection. Lossless (when both sides ask): the session survives a
+  // failed transport; the client reconnects and nothing sent is lost or delivered twice.
+  bool lossy = true;
+  uint32_t reconnect_window_ms = 10000;  // lossless: how long a client redials / a server waits
   bool data_crc = true;  // Ceph's ms_crc_data
   ShmOptions shm;
   TcpOptions tcp;
@@ -52,6 +55,7 @@ class Messenger {
  private:
   void accept_ready();
   proto::SessionConfig session_config(proto::Role role, const proto::EntityAddr& peer);
+  Connection::Redial dialer(const HostPort& server, Reactor& reactor) const;
 
   MessengerOptions options_;
   std::vector<Reactor*> reactors_;
@@ -62,6 +66,7 @@ class Messenger {
   uint64_t accepted_ = 0;
   size_t next_reactor_ = 0;
   uint32_t nonce_;
+  std::shared_ptr<SessionDirectory> sessions_ = std::make_shared<SessionDirectory>();
 };
 
 }  // namespace pollmsgr

@@ -11,6 +11,8 @@
 #include <cstring>
 #include <ctime>
 
+#include <fmt/format.h>
+
 #include "dataplane/runtime/startup_error.h"
 
 namespace pollmsgr {
@@ -20,6 +22,8 @@ constexpr uint64_t kPeerCheckUs = 100000;  // is each peer still alive (a syscal
 // An event-driven reactor sleeps: its housekeeping (and timers) run this often at most.
 constexpr uint64_t kEventHousekeepingUs = 10000;
 constexpr uint64_t kWakeTag = UINT64_MAX;  // epoll data of the worker's doorbell
+// A lossless client dials again at once, then backs off up to this (its window still applies).
+constexpr uint64_t kFirstRedialUs = 1000, kMaxRedialUs = 1000000;
 
 void ring(int eventfd_fd) {
   uint64_t one = 1;
@@ -82,18 +86,33 @@ Reactor::~Reactor() {
 
 void Reactor::adopt(std::unique_ptr<Connection> c) {
   ++stats_.connections_adopted;
-  c->set_dispatcher(&dispatcher_);
-  if (epoll_) {
-    c->endpoint().allow_sleep();
-    epoll_event ev{EPOLLIN, {.u64 = 0}};
-    if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, c->endpoint().wait_fd(), &ev) != 0)
-      c->fault("event mode: cannot watch the connection");
-  }
+  c->attach(&dispatcher_, this, sessions_);
+  watch(*c);
   connections_.push_back(std::move(c));
 }
 
+void Reactor::watch(Connection& c) {
+  if (!epoll_) return;
+  c.endpoint().allow_sleep();
+  epoll_event ev{EPOLLIN, {.u64 = 0}};
+  if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, c.endpoint().wait_fd(), &ev) != 0)
+    c.fault("event mode: cannot watch the connection");
+}
+
+void Reactor::unwatch(Connection& c) {
+  if (epoll_) epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, c.endpoint().wait_fd(), nullptr);
+}
+
+void Reactor::enable_resume(std::shared_ptr<SessionDirectory> sessions, uint64_t window_us) {
+  sessions_ = std::move(sessions);
+  resume_window_ = rte_get_tsc_hz() / 1000000 * window_us;
+}
+
 bool Reactor::hand_off(Connection* connection) {
-  if (!inbox_.push(connection)) return false;
+  {
+    std::lock_guard lock(inbox_producers_);
+    if (!inbox_.push(connection)) return false;
+  }
   if (wake_) ring(wake_.get());
   return true;
 }
@@ -137,7 +156,7 @@ bool Reactor::poll_once() {
   if (now_ >= next_housekeeping_) {                        // 5: timers on the TSC
     housekeeping(now_);
     next_housekeeping_ = now_ + housekeeping_period_;
-    if (exit_when_idle_ && connections_.empty()) return false;
+    if (exit_when_idle_ && connections_.empty() && parked_.empty()) return false;
   }
   if (!received) {
     if (policy_ == WaitPolicy::kPoll)
@@ -150,7 +169,8 @@ bool Reactor::poll_once() {
 
 void Reactor::wait_for_events() {
   for (auto& c : connections_)
-    if (!c->endpoint().tx_idle() || c->tx_queued() || c->faulted()) return;  // work left: no sleep
+    if (!c->endpoint().tx_idle() || c->tx_queued() || c->faulted() || c->wants_resume())
+      return;  // work left: no sleep
   size_t armed = 0;
   for (; armed < connections_.size(); ++armed)
     if (!connections_[armed]->endpoint().arm_wait()) break;
@@ -205,33 +225,142 @@ void Reactor::handoff_loop() {
 
 void Reactor::housekeeping(uint64_t now) {
   Connection* c;
-  while (inbox_.pop(c)) adopt(std::unique_ptr<Connection>(c));
+  while (inbox_.pop(c)) arrive(std::unique_ptr<Connection>(c));
   for (size_t i = connections_.size(); i-- > 0;) {
     Connection& conn = *connections_[i];
-    if (conn.faulted()) drop(i, conn.fault_reason());
+    if (conn.faulted()) {
+      if (conn.resumable())
+        park(i, now);
+      else
+        drop(i, conn.fault_reason());
+    } else if (conn.wants_resume()) {
+      route_resume(i);
+    }
   }
+  if (!parked_.empty()) tend_parked(now);
   for (auto& t : timers_)
     if (now >= t.next) {
       t.fn(now);
       t.next = now + t.period;
     }
-  for (auto& conn : connections_) conn->endpoint().on_timer();
+  for (auto& conn : connections_) conn->on_timer();
 }
 
 void Reactor::check_peers() {
   for (auto& c : connections_) {
     EndpointStatus s = c->endpoint().check_peer();
-    if (s == EndpointStatus::kPeerClosed) c->fault("peer closed the connection");
-    if (s == EndpointStatus::kError) c->fault("transport error");
+    if (s == EndpointStatus::kPeerClosed) c->transport_fault("peer closed the connection");
+    if (s == EndpointStatus::kError) c->transport_fault("transport error");
   }
+}
+
+std::unique_ptr<Connection> Reactor::take(size_t index) {
+  auto c = std::move(connections_[index]);
+  connections_[index] = std::move(connections_.back());
+  connections_.pop_back();
+  return c;
 }
 
 void Reactor::drop(size_t index, const std::string& why) {
   ++stats_.connections_faulted;
-  if (epoll_) epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, connections_[index]->endpoint().wait_fd(), nullptr);
+  unwatch(*connections_[index]);
   dispatcher_.on_fault(*connections_[index], why);
-  connections_[index] = std::move(connections_.back());
-  connections_.pop_back();  // destroying it unmaps its rings / closes its socket
+  take(index);  // destroying it unmaps its rings / closes its socket
+}
+
+void Reactor::arrive(std::unique_ptr<Connection> c) {
+  if (c->wants_resume())
+    resume_here(std::move(c));
+  else
+    adopt(std::move(c));
+}
+
+// --- lossless sessions ---
+
+void Reactor::park(size_t index, uint64_t now) {
+  ++stats_.transport_faults;
+  unwatch(*connections_[index]);
+  std::unique_ptr<Connection> c = take(index);
+  std::string why = c->fault_reason();
+  c->drop_transport();
+  const uint64_t first = rte_get_tsc_hz() / 1000000 * kFirstRedialUs;
+  parked_.push_back({std::move(c), now + resume_window_, now, first, std::move(why), {}});
+}
+
+void Reactor::tend_parked(uint64_t now) {
+  const uint64_t max_backoff = rte_get_tsc_hz() / 1000000 * kMaxRedialUs;
+  const double window_s = double(resume_window_) / double(rte_get_tsc_hz());
+  for (size_t i = parked_.size(); i-- > 0;) {
+    Parked& p = parked_[i];
+    bool gone = false;
+    if (p.conn->can_redial() && now >= p.next_dial) {
+      if (p.conn->redial(p.last_error)) {
+        watch(*p.conn);
+        connections_.push_back(std::move(p.conn));
+        gone = true;
+      } else {
+        p.next_dial = now + p.backoff;
+        p.backoff = std::min(p.backoff * 2, max_backoff);
+      }
+    }
+    if (!gone && now >= p.deadline) {
+      ++stats_.connections_faulted;
+      dispatcher_.on_fault(*p.conn,
+                           p.conn->can_redial()
+                               ? fmt::format("{}; could not reconnect within {:g} s: {}", p.why,
+                                             window_s, p.last_error)
+                               : fmt::format("{}; the client did not reconnect within {:g} s",
+                                             p.why, window_s));
+      gone = true;
+    }
+    if (gone) {
+      parked_[i] = std::move(parked_.back());
+      parked_.pop_back();
+    }
+  }
+}
+
+// A client asks, on this connection, to resume a session: it may be ours or another lcore's.
+void Reactor::route_resume(size_t index) {
+  unwatch(*connections_[index]);
+  std::unique_ptr<Connection> fresh = take(index);
+  Reactor* owner = sessions_ ? sessions_->owner(fresh->session().resume_request().client_cookie)
+                             : nullptr;
+  // An rdma queue pair belongs to its lcore's shared receive queue: it cannot move.
+  const bool movable = std::string_view(fresh->endpoint().kind()) != "rdma";
+  if (owner && owner != this && movable && owner->hand_off(fresh.get())) {
+    fresh.release();  // the owner resumes the session with it
+    return;
+  }
+  resume_here(std::move(fresh));
+}
+
+void Reactor::resume_here(std::unique_ptr<Connection> fresh) {
+  const proto::ReconnectFrame& request = fresh->session().resume_request();
+  Connection* session = nullptr;
+  for (auto& c : connections_)
+    if (c->resumes(request)) {
+      session = c.get();
+      unwatch(*session);  // its transport is replaced
+      break;
+    }
+  for (size_t i = 0; !session && i < parked_.size(); ++i)
+    if (parked_[i].conn->resumes(request)) {
+      session = parked_[i].conn.get();
+      connections_.push_back(std::move(parked_[i].conn));
+      parked_[i] = std::move(parked_.back());
+      parked_.pop_back();
+    }
+  if (session) {
+    session->resume_from(*fresh);
+    watch(*session);
+    ++stats_.sessions_resumed;
+    return;  // fresh, now without a transport, goes
+  }
+  fresh->refuse_resume();  // SESSION_RESET: the client learns its session is lost
+  fresh->attach(&dispatcher_, this, sessions_);
+  watch(*fresh);
+  connections_.push_back(std::move(fresh));
 }
 
 }  // namespace pollmsgr

@@ -46,8 +46,9 @@ struct RecordingHandler : proto::SessionHandler {
   std::vector<proto::Tag> tags;
   std::vector<Msg> messages;
   std::vector<proto::Timestamp> keepalive_acks;
-  int ready = 0;
+  int ready = 0, resumed = 0;
   void on_ready() override { ++ready; }
+  void on_resumed() override { ++resumed; }
   void on_frame(const proto::Frame& f) override { tags.push_back(f.tag()); }
   void on_message(const proto::MessageView& m) override {
     messages.push_back({m.header.seq, m.header.tid, m.header.type, m.front.size(),

@@ -113,12 +113,14 @@ struct Echo final : Dispatcher {
   }
 };
 
-TEST(NoHeap, ReactorRoundTripsOverShmAllocateNothing) {
-  test::ShmPair pair(17510, 256 * 1024);
+// Lossless sessions also keep each message until it is acknowledged, and send ACKs.
+void round_trips_allocate_nothing(bool lossy, uint16_t port) {
+  test::ShmPair pair(port, 256 * 1024);
   Echo server_echo(true), client_echo(false);
   Reactor server(0, server_echo), client(0, client_echo);
   proto::SessionConfig sc, cc;
   sc.role = proto::Role::kServer;
+  sc.lossy = cc.lossy = lossy;
   auto* s = new Connection(1, std::move(pair.server), sc, nullptr);
   auto* c = new Connection(2, std::move(pair.client), cc, nullptr);
   server.adopt(std::unique_ptr<Connection>(s));
@@ -148,7 +150,14 @@ TEST(NoHeap, ReactorRoundTripsOverShmAllocateNothing) {
   EXPECT_EQ(server_echo.received, 5100u);
   EXPECT_FALSE(c->faulted());
   EXPECT_FALSE(s->faulted());
+  EXPECT_EQ(c->session().lossless(), !lossy);
+  if (!lossy) {
+    EXPECT_LE(c->unacked(), 1u);  // each reply acknowledged the ops before it
+  }
 }
+
+TEST(NoHeap, ReactorRoundTripsOverShmAllocateNothing) { round_trips_allocate_nothing(true, 17510); }
+TEST(NoHeap, LosslessRoundTripsAllocateNothing) { round_trips_allocate_nothing(false, 17511); }
 
 }  // namespace
 }  // namespace pollmsgr
