@@ -29,6 +29,7 @@ struct Hello {
   uint32_t chunk_bytes = 0;  // the largest SEND the sender can receive
   uint32_t large_bytes = 0;  // the largest frame it can READ (0: none)
   uint32_t pad = 0;
+  uint64_t resume_cookie = 0;  // client: the lossless session it resumes (0: none)
   QpAddress qp;
 };
 
@@ -51,8 +52,9 @@ bool recv_all(int fd, void* data, size_t n, int timeout_ms) {
 
 uint32_t random_psn() { return std::random_device{}() & 0xffffff; }
 
-Hello hello(const RdmaOptions& o, uint32_t large_bytes, const QpAddress& qp) {
-  return {kHelloMagic, o.credits, o.chunk_bytes, large_bytes, 0, qp};
+Hello hello(const RdmaOptions& o, uint32_t large_bytes, const QpAddress& qp,
+            uint64_t resume_cookie = 0) {
+  return {kHelloMagic, o.credits, o.chunk_bytes, large_bytes, 0, resume_cookie, qp};
 }
 
 }  // namespace
@@ -188,10 +190,11 @@ std::unique_ptr<RdmaEndpoint> RdmaTransport::make_endpoint(size_t index, UniqueF
   return std::make_unique<RdmaEndpoint>(*this, srq, std::move(side));
 }
 
-std::unique_ptr<Endpoint> RdmaTransport::connect(const HostPort& server, size_t index) {
+std::unique_ptr<Endpoint> RdmaTransport::connect(const HostPort& server, size_t index,
+                                                 uint64_t resume_cookie) {
   UniqueFd side = tcp_connect(server, "perf_msgr_server with --transport rdma");
   auto ep = make_endpoint(index, std::move(side));
-  const Hello mine = hello(options_, large_bytes(), ep->address());
+  const Hello mine = hello(options_, large_bytes(), ep->address(), resume_cookie);
   Hello theirs;
   if (!send_all(ep->side_channel(), &mine, sizeof(mine)) ||
       !recv_all(ep->side_channel(), &theirs, sizeof(theirs), kSetupTimeoutMs))
@@ -223,7 +226,7 @@ void RdmaTransport::listen(const HostPort& bind) {
 
 int RdmaTransport::listen_fd() const { return listener_ ? listener_->fd() : -1; }
 
-TransportFactory::Accepted RdmaTransport::accept() {
+TransportFactory::Accepted RdmaTransport::accept(const Placement& place) {
   if (pending_.size() < kMaxPendingAccepts) {
     if (UniqueFd fd = listener_->accept_socket())
       pending_.push_back({std::move(fd), rte_rdtsc() + rte_get_tsc_hz() * kSetupTimeoutMs / 1000});
@@ -240,7 +243,7 @@ TransportFactory::Accepted RdmaTransport::accept() {
       if (!drop && p.have == sizeof(p.hello)) {
         try {
           if (p.hello.magic != kHelloMagic) throw StartupError("not a pollmsgr rdma client");
-          p.reactor_index = next_reactor_++ % srqs_.size();
+          p.reactor_index = place(p.hello.resume_cookie) % srqs_.size();
           p.ep = make_endpoint(p.reactor_index, std::move(p.side));
           p.ep->connect(p.hello.qp, p.hello.credits, p.hello.chunk_bytes, p.hello.large_bytes);
           const Hello mine = hello(options_, large_bytes(), p.ep->address());

@@ -44,10 +44,11 @@ class RdmaTransport final : public TransportFactory {
   RdmaTransport(const RdmaOptions& options, size_t reactors, bool event_mode);
   ~RdmaTransport() override;
 
-  std::unique_ptr<Endpoint> connect(const HostPort& server, size_t reactor_index) override;
+  std::unique_ptr<Endpoint> connect(const HostPort& server, size_t reactor_index,
+                                    uint64_t resume_cookie = 0) override;
   void listen(const HostPort& bind) override;
   int listen_fd() const override;
-  Accepted accept() override;
+  Accepted accept(const Placement& place) override;
 
   const Device& device() const { return *device_; }
   // Where every buffer is: a leak shows as buffers held with no connection open.
@@ -70,7 +71,6 @@ class RdmaTransport final : public TransportFactory {
   std::atomic<unsigned> queue_pairs_{0};
   std::unique_ptr<TcpListener> listener_;
   std::vector<Pending> pending_;
-  size_t next_reactor_ = 0;
   friend class RdmaEndpoint;
 };
 

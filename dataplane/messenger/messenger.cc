@@ -78,14 +78,27 @@ void Messenger::bind(const HostPort& address) {
   reactors_.at(0)->watch_fd(listen_fd, [this] { accept_ready(); });
 }
 
+size_t Messenger::index_of(const Reactor& reactor) const {
+  size_t index = 0;
+  while (index < reactors_.size() && reactors_[index] != &reactor) ++index;
+  return index;
+}
+
+size_t Messenger::place(uint64_t resume_cookie) {
+  if (resume_cookie)  // straight to the lcore that owns the session, if there is one
+    if (Reactor* owner = sessions_->owner(resume_cookie)) return index_of(*owner);
+  return next_reactor_++ % reactors_.size();
+}
+
 void Messenger::accept_ready() {
   // Runs on the first reactor's lcore only.
   for (;;) {
     std::unique_ptr<Endpoint> ep;
-    size_t reactor_index = next_reactor_;
+    size_t reactor_index = 0;
     proto::EntityAddr peer = proto::EntityAddr::ipv4(proto::EntityAddr::kAny, "127.0.0.1", 0);
     if (options_.transport == TransportKind::kRdma) {
-      auto accepted = options_.rdma->accept();  // it chose the reactor when it built the QP
+      // The queue pair is built on its reactor's resources: the transport asks where it goes.
+      auto accepted = options_.rdma->accept([this](uint64_t cookie) { return place(cookie); });
       ep = std::move(accepted.endpoint);
       reactor_index = accepted.reactor_index;
     } else if (shm_listener_) {
@@ -98,13 +111,13 @@ void Messenger::accept_ready() {
       ep = std::move(tcp);
     }
     if (!ep) return;
+    if (options_.transport != TransportKind::kRdma) reactor_index = place(0);
     auto conn = std::make_unique<Connection>(next_id_, std::move(ep),
                                              session_config(proto::Role::kServer, peer), nullptr);
     ++next_id_;
     ++accepted_;
     conn->start();
     Reactor* target = reactors_[reactor_index % reactors_.size()];
-    next_reactor_ = reactor_index + 1;
     if (target == reactors_[0]) {
       target->adopt(std::move(conn));
     } else if (!target->hand_off(conn.get())) {
@@ -115,25 +128,25 @@ void Messenger::accept_ready() {
   }
 }
 
-Connection::Redial Messenger::dialer(const HostPort& server, Reactor& reactor) const {
-  size_t index = 0;
-  while (index < reactors_.size() && reactors_[index] != &reactor) ++index;
+Connection::Redial Messenger::dialer(const HostPort& server, Reactor& reactor,
+                                     uint64_t resume_cookie) const {
   // By value: a lossless connection dials again from its reactor, whatever outlives what.
   return [kind = options_.transport, shm = options_.shm, tcp = options_.tcp, rdma = options_.rdma,
-          server, index]() -> std::unique_ptr<Endpoint> {
+          server, index = index_of(reactor), resume_cookie]() -> std::unique_ptr<Endpoint> {
     if (kind == TransportKind::kShm) return ShmEndpoint::connect(server, shm);
     if (kind == TransportKind::kTcp) return TcpEndpoint::connect(server, tcp);
-    return rdma->connect(server, index);
+    return rdma->connect(server, index, resume_cookie);
   };
 }
 
 Connection* Messenger::connect_to(const HostPort& server, Reactor& reactor) {
-  Connection::Redial dial = dialer(server, reactor);
-  auto conn = std::make_unique<Connection>(
-      next_id_, dial(),
-      session_config(proto::Role::kClient, server.entity_addr(proto::EntityAddr::kMsgr2)), nullptr);
+  proto::SessionConfig config =
+      session_config(proto::Role::kClient, server.entity_addr(proto::EntityAddr::kMsgr2));
+  const uint64_t cookie = config.cookie;
+  auto conn = std::make_unique<Connection>(next_id_, dialer(server, reactor, 0)(),
+                                           std::move(config), nullptr);
   ++next_id_;
-  if (!options_.lossy) conn->set_redial(std::move(dial));
+  if (!options_.lossy) conn->set_redial(dialer(server, reactor, cookie));
   conn->start();
   Connection* raw = conn.get();
   reactor.adopt(std::move(conn));

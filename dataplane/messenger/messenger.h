@@ -55,7 +55,10 @@ class Messenger {
  private:
   void accept_ready();
   proto::SessionConfig session_config(proto::Role role, const proto::EntityAddr& peer);
-  Connection::Redial dialer(const HostPort& server, Reactor& reactor) const;
+  // A new transport to `server` for `reactor`; a redial names the session it resumes.
+  Connection::Redial dialer(const HostPort& server, Reactor& reactor, uint64_t resume_cookie) const;
+  size_t index_of(const Reactor& reactor) const;
+  size_t place(uint64_t resume_cookie);  // the reactor for a new connection
 
   MessengerOptions options_;
   std::vector<Reactor*> reactors_;

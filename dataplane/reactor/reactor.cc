@@ -326,7 +326,8 @@ void Reactor::route_resume(size_t index) {
   std::unique_ptr<Connection> fresh = take(index);
   Reactor* owner = sessions_ ? sessions_->owner(fresh->session().resume_request().client_cookie)
                              : nullptr;
-  // An rdma queue pair belongs to its lcore's shared receive queue: it cannot move.
+  // An rdma queue pair belongs to its lcore's shared receive queue: it cannot move (the
+  // messenger built it on the owner's lcore, if the session had one then).
   const bool movable = std::string_view(fresh->endpoint().kind()) != "rdma";
   if (owner && owner != this && movable && owner->hand_off(fresh.get())) {
     fresh.release();  // the owner resumes the session with it

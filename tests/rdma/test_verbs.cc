@@ -48,7 +48,7 @@ struct Pair {
     auto connecting = std::async(std::launch::async,
                                  [&] { return client_transport.connect(address, 0); });
     for (int i = 0; i < 5000 && !server; ++i) {
-      server = server_transport.accept().endpoint;
+      server = server_transport.accept([](uint64_t) { return size_t{0}; }).endpoint;
       if (!server) std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     client = connecting.get();
