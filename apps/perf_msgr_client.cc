@@ -113,6 +113,8 @@ class ClientDispatcher final : public Dispatcher {
       c.transport_fault("transport failure injected (--inject-faults)");
   }
 
+  void on_resumed(Connection&, uint64_t outage) override { outages_.record(outage); }
+
   void on_fault(Connection& c, std::string_view why) override {
     Job& j = *static_cast<Job*>(c.user);
     j.resumed = c.session().resumes();
@@ -128,6 +130,7 @@ class ClientDispatcher final : public Dispatcher {
   bool all_done() const { return finished_ == jobs_.size(); }
   uint64_t completed() const { return completed_.load(std::memory_order_relaxed); }
   const LatencyHistogram& histogram() const { return histogram_; }
+  const LatencyHistogram& outages() const { return outages_; }
   uint64_t errors() const { return errors_; }
   uint64_t measured() const { return measured_; }
   uint64_t first_measured_send() const { return first_measured_send_; }
@@ -160,6 +163,7 @@ class ClientDispatcher final : public Dispatcher {
   Reactor*& reactor_;
   std::vector<Job*> jobs_;
   LatencyHistogram histogram_;
+  LatencyHistogram outages_;  // lossless: transport failure to session resumed
   std::atomic<uint64_t> completed_{0};  // read by the progress line on another lcore
   uint64_t replies_ = 0;
   uint64_t measured_ = 0, errors_ = 0, first_measured_send_ = 0, last_completion_ = 0;
@@ -275,10 +279,11 @@ int main(int argc, char** argv) {
       return 0;
     });
 
-    LatencyHistogram all;
+    LatencyHistogram all, outages;
     uint64_t errors = 0, measured = 0, first = UINT64_MAX, last = 0;
     for (auto& d : dispatchers) {
       all.merge(d->histogram());
+      outages.merge(d->outages());
       errors += d->errors();
       measured += d->measured();
       if (d->measured()) {
@@ -342,9 +347,15 @@ int main(int argc, char** argv) {
                  "{:.0f} ns; round trip p50 = {:.2f}x floor\n", p50, min, ratio);
       out["floor_ns"] = {{"p50", p50}, {"min", min}, {"ratio_p50", ratio}};
     }
-    if (transport.lossless || transport_faults)
-      fmt::print("  lossless   {:>12} transport failures, {} sessions resumed\n", transport_faults,
+    if (transport.lossless || transport_faults) {
+      fmt::print("  lossless   {:>12} transport failures, {} sessions resumed", transport_faults,
                  resumed);
+      if (outages.count())
+        fmt::print(" (outage, us: p50 {:.1f}  max {:.1f})", to_us(outages.percentile(50)),
+                   to_us(outages.max()));
+      fmt::print("\n");
+      out["outage_us"] = {{"p50", to_us(outages.percentile(50))}, {"max", to_us(outages.max())}};
+    }
     if (errors)
       fmt::print("  errors     {:>12}   ({} unanswered)\n", errors, unanswered);
     if (!json_path.empty()) {

@@ -1,5 +1,7 @@
 #include "dataplane/messenger/connection.h"
 
+#include <rte_cycles.h>
+
 #include <cstring>
 
 #include "dataplane/runtime/startup_error.h"
@@ -33,7 +35,10 @@ void Connection::fault(std::string why) {
 }
 
 void Connection::transport_fault(std::string why) {
-  if (fault_.empty()) transport_failed_ = true;
+  if (fault_.empty()) {
+    transport_failed_ = true;
+    failed_at_tsc_ = rte_rdtsc();
+  }
   fault(std::move(why));
 }
 
@@ -252,6 +257,7 @@ void Connection::on_resumed() {
   forget_acked();
   unacked_sent_ = unacked_head_;  // everything not acknowledged goes again, in order
   transmit_unacked();
+  if (dispatcher_) dispatcher_->on_resumed(*this, rte_rdtsc() - failed_at_tsc_);
 }
 
 void Connection::on_timer() {

@@ -125,6 +125,7 @@ class Connection final : public proto::SessionHandler, public proto::FrameSink {
   Dispatcher* dispatcher_;
   std::string fault_;
   bool transport_failed_ = false;
+  uint64_t failed_at_tsc_ = 0;  // when the transport failed (lossless: the outage's start)
   bool reserved_in_queue_ = false;
   std::array<Pending, kQueueDepth> queue_;
   uint64_t queue_head_ = 0, queue_tail_ = 0;

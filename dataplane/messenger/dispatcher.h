@@ -16,6 +16,9 @@ class Dispatcher {
   virtual void on_ready(Connection&) {}
   // The message's spans are valid only during the call.
   virtual void on_message(Connection& connection, const proto::MessageView& message) = 0;
+  // A lossless session carried on over a new transport after `outage_tsc` cycles without one
+  // (from the failure to SESSION_RECONNECT_OK); what the peer lacked is being sent again.
+  virtual void on_resumed(Connection&, uint64_t /*outage_tsc*/) {}
   // The connection is about to be destroyed (peer gone, protocol fault, shutdown).
   virtual void on_fault(Connection&, std::string_view /*why*/) {}
   // Once per reactor iteration, after receive: the place for work that is due (sends, timers).
