@@ -53,6 +53,10 @@ void add_transport_flags(CLI::App& app, TransportFlags& f) {
                  "lossless: seconds a client keeps redialling, and a server keeps a session for "
                  "its client to come back (default 10)")
       ->check(CLI::Range(0.001, 86400.0));
+  app.add_option("--peer-timeout", f.peer_timeout_s,
+                 "a connection whose peer sends nothing for this many seconds has failed "
+                 "(KEEPALIVE2 goes out after a quarter of it; default 30, 0: never)")
+      ->check(CLI::Range(0.0, 86400.0));
   app.add_option("--inject-faults", f.inject_faults,
                  "break a connection's transport every N messages received, as a network failure "
                  "would (to exercise --lossless; 0: never)");
@@ -97,6 +101,7 @@ MessengerOptions messenger_options(const TransportFlags& f, proto::EntityType my
   o.shm.ring_bytes = f.shm_ring_kb * 1024;
   o.lossy = !f.lossless;
   o.reconnect_window_ms = static_cast<uint32_t>(f.reconnect_window_s * 1000);
+  o.peer_timeout_ms = static_cast<uint32_t>(f.peer_timeout_s * 1000);
   return o;
 }
 

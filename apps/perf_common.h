@@ -24,6 +24,7 @@ struct TransportFlags {
   uint32_t rdma_chunk_kb = 16;
   bool lossless = false;
   double reconnect_window_s = 10;
+  double peer_timeout_s = 30;
   uint64_t inject_faults = 0;  // break a connection's transport every this many messages received
 };
 void add_transport_flags(CLI::App& app, TransportFlags& flags);

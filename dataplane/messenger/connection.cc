@@ -2,6 +2,8 @@
 
 #include <rte_cycles.h>
 
+#include <fmt/format.h>
+
 #include <cstring>
 
 #include "dataplane/runtime/startup_error.h"
@@ -11,7 +13,7 @@ namespace pollmsgr {
 Connection::Connection(uint64_t id, std::unique_ptr<Endpoint> endpoint,
                        proto::SessionConfig config, Dispatcher* dispatcher)
     : id_(id), endpoint_(std::move(endpoint)), session_(std::move(config)),
-      dispatcher_(dispatcher) {
+      dispatcher_(dispatcher), heard_at_tsc_(rte_rdtsc()) {
   if (session_.lossless()) unacked_ = std::make_unique<Unacked[]>(kUnackedDepth);
 }
 
@@ -37,14 +39,15 @@ void Connection::fault(std::string why) {
 void Connection::transport_fault(std::string why) {
   if (fault_.empty()) {
     transport_failed_ = true;
-    failed_at_tsc_ = rte_rdtsc();
+    if (session_.ready()) failed_at_tsc_ = rte_rdtsc();  // not again while reconnecting
   }
   fault(std::move(why));
 }
 
-bool Connection::poll_rx() {
+bool Connection::poll_rx(uint64_t now) {
   auto chunk = endpoint_->rx_burst();
   if (chunk.empty()) return false;
+  heard_at_tsc_ = now;
   // Whole frames are parsed in place, a split one goes into the session's reassembly; after a
   // burst of frames the rest waits, so replies go out (and the peer works) sooner.
   const size_t available = chunk.size();
@@ -215,6 +218,7 @@ bool Connection::resumable() const {
 void Connection::new_transport(std::unique_ptr<Endpoint> endpoint) {
   endpoint_ = std::move(endpoint);
   queue_head_ = queue_tail_ = 0;  // whatever waited was for the old transport
+  heard_at_tsc_ = rte_rdtsc();
   fault_.clear();
   transport_failed_ = false;
 }
@@ -260,10 +264,25 @@ void Connection::on_resumed() {
   if (dispatcher_) dispatcher_->on_resumed(*this, rte_rdtsc() - failed_at_tsc_);
 }
 
-void Connection::on_timer() {
+void Connection::on_timer(uint64_t now) {
   endpoint_->on_timer();
-  if (unacked_ && session_.ready() && session_.lossless() && session_.ack_pending())
+  if (faulted()) return;
+  const uint64_t quiet = now > heard_at_tsc_ ? now - heard_at_tsc_ : 0;
+  if (peer_timeout_ && quiet > peer_timeout_) {
+    // A live peer answers KEEPALIVE2 even with nothing else to say; a silent one (a stopped
+    // process, a network cut without a reset) is a failed transport.
+    transport_fault(fmt::format("nothing from the peer for {:.1f} s",
+                                double(quiet) / double(rte_get_tsc_hz())));
+    return;
+  }
+  // Control frames only when the queue has room: a session faults on a frame it cannot send.
+  if (!session_.ready() || tx_queued() == kQueueDepth) return;
+  if (peer_timeout_ && quiet > peer_timeout_ / 4 && now - keepalive_at_tsc_ > peer_timeout_ / 4) {
+    session_.send_keepalive(*this, {});
+    keepalive_at_tsc_ = now;
+  } else if (unacked_ && session_.lossless() && session_.ack_pending()) {
     session_.send_ack(*this);
+  }
 }
 
 }  // namespace pollmsgr

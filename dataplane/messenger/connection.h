@@ -50,7 +50,8 @@ class Connection final : public proto::SessionHandler, public proto::FrameSink {
   ~Connection() override;
 
   void start();          // sends the banner
-  bool poll_rx();        // receive a burst, parse in place, dispatch inline; true if any bytes
+  // Receives a burst, parses in place, dispatches inline; true if any bytes. `now`: the TSC.
+  bool poll_rx(uint64_t now);
   void flush_tx();       // pump the queue into the window, then one doorbell
   SendStatus send(const OutMessage& message);
   bool ready() const { return session_.ready() && endpoint_ && fault_.empty(); }
@@ -82,7 +83,10 @@ class Connection final : public proto::SessionHandler, public proto::FrameSink {
   // Ends the session (SESSION_RESET): the peer drops its side now, where a lossless server
   // would otherwise keep it for the reconnect window.
   void close();
-  void on_timer();  // housekeeping: the transport's upkeep; lossless acks not yet sent
+  // Housekeeping: the transport's upkeep; lossless acks not yet sent; a KEEPALIVE2 when the peer
+  // has been quiet for a quarter of the peer timeout, and a transport fault after all of it.
+  void on_timer(uint64_t now);
+  void set_peer_timeout(uint64_t tsc) { peer_timeout_ = tsc; }  // 0: none
 
   // proto::SessionHandler
   void on_ready() override;
@@ -126,6 +130,9 @@ class Connection final : public proto::SessionHandler, public proto::FrameSink {
   std::string fault_;
   bool transport_failed_ = false;
   uint64_t failed_at_tsc_ = 0;  // when the transport failed (lossless: the outage's start)
+  uint64_t heard_at_tsc_;       // when the peer last sent anything (or the transport began)
+  uint64_t keepalive_at_tsc_ = 0;
+  uint64_t peer_timeout_ = 0;
   bool reserved_in_queue_ = false;
   std::array<Pending, kQueueDepth> queue_;
   uint64_t queue_head_ = 0, queue_tail_ = 0;

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <rte_cycles.h>
 #include <random>
 
 #include "dataplane/runtime/startup_error.h"
@@ -78,6 +79,10 @@ void Messenger::bind(const HostPort& address) {
   reactors_.at(0)->watch_fd(listen_fd, [this] { accept_ready(); });
 }
 
+uint64_t Messenger::peer_timeout_tsc() const {
+  return rte_get_tsc_hz() / 1000 * options_.peer_timeout_ms;
+}
+
 size_t Messenger::index_of(const Reactor& reactor) const {
   size_t index = 0;
   while (index < reactors_.size() && reactors_[index] != &reactor) ++index;
@@ -116,6 +121,7 @@ void Messenger::accept_ready() {
                                              session_config(proto::Role::kServer, peer), nullptr);
     ++next_id_;
     ++accepted_;
+    conn->set_peer_timeout(peer_timeout_tsc());
     conn->start();
     Reactor* target = reactors_[reactor_index % reactors_.size()];
     if (target == reactors_[0]) {
@@ -147,6 +153,7 @@ Connection* Messenger::connect_to(const HostPort& server, Reactor& reactor) {
                                            std::move(config), nullptr);
   ++next_id_;
   if (!options_.lossy) conn->set_redial(dialer(server, reactor, cookie));
+  conn->set_peer_timeout(peer_timeout_tsc());
   conn->start();
   Connection* raw = conn.get();
   reactor.adopt(std::move(conn));

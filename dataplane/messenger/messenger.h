@@ -28,6 +28,8 @@ struct MessengerOptions {
   // failed transport; the client reconnects and nothing sent is lost or delivered twice.
   bool lossy = true;
   uint32_t reconnect_window_ms = 10000;  // lossless: how long a client redials / a server waits
+  // A peer silent this long (KEEPALIVE2 is sent after a quarter of it) has failed; 0: never.
+  uint32_t peer_timeout_ms = 30000;
   bool data_crc = true;  // Ceph's ms_crc_data
   ShmOptions shm;
   TcpOptions tcp;
@@ -58,6 +60,7 @@ class Messenger {
   // A new transport to `server` for `reactor`; a redial names the session it resumes.
   Connection::Redial dialer(const HostPort& server, Reactor& reactor, uint64_t resume_cookie) const;
   size_t index_of(const Reactor& reactor) const;
+  uint64_t peer_timeout_tsc() const;
   size_t place(uint64_t resume_cookie);  // the reactor for a new connection
 
   MessengerOptions options_;

@@ -146,7 +146,7 @@ void Reactor::run(const std::atomic<bool>& stop) {
 bool Reactor::poll_once() {
   const uint64_t start = now_ = rte_rdtsc();
   bool received = false;
-  for (auto& c : connections_) received |= c->poll_rx();  // 1-3: rx, parse in place, dispatch
+  for (auto& c : connections_) received |= c->poll_rx(start);  // 1-3: rx, parse in place, dispatch
   dispatcher_.on_tick(start);                              // work that is due now
   for (auto& c : connections_) c->flush_tx();              // 4: one doorbell per connection
   now_ = rte_rdtsc();
@@ -243,7 +243,7 @@ void Reactor::housekeeping(uint64_t now) {
       t.fn(now);
       t.next = now + t.period;
     }
-  for (auto& conn : connections_) conn->on_timer();
+  for (auto& conn : connections_) conn->on_timer(now);
 }
 
 void Reactor::check_peers() {
