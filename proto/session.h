@@ -135,6 +135,7 @@ class Session {
   uint64_t cookie() const { return config_.cookie; }
   uint64_t peer_cookie() const { return peer_cookie_; }
   uint64_t resumes() const { return resumes_; }
+  uint64_t connect_seq() const { return connect_seq_; }  // reconnects tried (client), taken (server)
 
   State state() const { return state_; }
   bool ready() const { return state_ == State::kReady; }

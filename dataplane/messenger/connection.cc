@@ -238,9 +238,12 @@ bool Connection::redial(std::string& error) {
 }
 
 bool Connection::resumes(const proto::ReconnectFrame& r) const {
+  // A connect_seq not above the last one taken is an older attempt of the same client, arriving
+  // late: it must not replace the transport of a newer one.
   return session_.role() == proto::Role::kServer && unacked_ && session_.lossless() &&
          session_.was_ready() && session_.peer_cookie() == r.client_cookie &&
-         r.server_cookie == session_.cookie() && session_.state() != proto::Session::State::kClosed;
+         r.server_cookie == session_.cookie() && r.connect_seq > session_.connect_seq() &&
+         session_.state() != proto::Session::State::kClosed;
 }
 
 void Connection::resume_from(Connection& fresh) {

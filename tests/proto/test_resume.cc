@@ -93,6 +93,7 @@ TEST_F(Resume, TheSessionGoesOnAndOnlyWhatWasLostIsSentAgain) {
   EXPECT_EQ(ch.resumed, 1);
   EXPECT_EQ(ch.ready, 1);  // not a new session
   EXPECT_EQ(client.resumes(), 1u);
+  EXPECT_EQ(server.connect_seq(), 1u);  // a later, older attempt (connect_seq 1) is not taken
   EXPECT_EQ(client.peer_acked_seq(), 2u);  // so seq 3 must go again, 1 and 2 not
 
   // A resend the server already has is dropped; the lost one is delivered, once.
