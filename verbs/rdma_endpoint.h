@@ -77,6 +77,8 @@ class RdmaEndpoint final : public Endpoint {
   bool arm_wait() override;
   void disarm_wait() override;
   const char* kind() const override { return "rdma"; }
+  // Its queue pair belongs to its lcore's shared receive queue.
+  bool movable_between_lcores() const override { return false; }
 
   uint64_t reads_done() const { return reads_done_; }  // large frames pulled by RDMA READ
 

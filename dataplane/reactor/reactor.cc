@@ -326,10 +326,10 @@ void Reactor::route_resume(size_t index) {
   std::unique_ptr<Connection> fresh = take(index);
   Reactor* owner = sessions_ ? sessions_->owner(fresh->session().resume_request().client_cookie)
                              : nullptr;
-  // An rdma queue pair belongs to its lcore's shared receive queue: it cannot move (the
-  // messenger built it on the owner's lcore, if the session had one then).
-  const bool movable = std::string_view(fresh->endpoint().kind()) != "rdma";
-  if (owner && owner != this && movable && owner->hand_off(fresh.get())) {
+  // An endpoint that cannot move (rdma) was built on the owner's lcore by the messenger, if the
+  // session had an owner then; otherwise it is refused here.
+  if (owner && owner != this && fresh->endpoint().movable_between_lcores() &&
+      owner->hand_off(fresh.get())) {
     fresh.release();  // the owner resumes the session with it
     return;
   }

@@ -41,6 +41,9 @@ class Endpoint : public proto::FrameSink {
   virtual bool arm_wait() { return true; }
   virtual void disarm_wait() {}
   virtual const char* kind() const = 0;
+  // Whether the endpoint may be handed to another lcore (a resumed session's owner): not when it
+  // is built on its lcore's resources.
+  virtual bool movable_between_lcores() const { return true; }
 
   // FrameSink: the session's control frames go straight into the tx window.
   std::span<uint8_t> reserve(size_t n) override {
