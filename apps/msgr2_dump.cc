@@ -14,6 +14,7 @@
 
 #include "proto/control_frames.h"
 #include "proto/message.h"
+#include "proto/osd_messages.h"
 #include "proto/session.h"
 
 using namespace pollmsgr::proto;
@@ -76,6 +77,68 @@ std::string describe(const Frame& f) {
     default:
       return "";
   }
+}
+
+std::string flag_names(uint64_t flags) {
+  static const std::pair<uint64_t, const char*> kNames[] = {
+      {kOsdFlagAck, "ack"}, {kOsdFlagOndisk, "ondisk"}, {kOsdFlagRead, "read"},
+      {kOsdFlagWrite, "write"}, {kOsdFlagKnownRedir, "known_if_redirected"}};
+  std::string out;
+  for (auto [bit, name] : kNames)
+    if (flags & bit) {
+      out += out.empty() ? "" : "+";
+      out += name;
+      flags &= ~bit;
+    }
+  if (flags) out += fmt::format("{}{:#x}", out.empty() ? "" : "+", flags);
+  return out.empty() ? "0" : out;
+}
+
+// The ops of an MOSDOp or MOSDOpReply, as text ("writefull 0~4096") and JSON.
+void describe_ops(const OsdOpList& ops, bool reply, std::string& text, json& j) {
+  j["ops"] = json::array();
+  for (const OsdOp& op : ops.view()) {
+    text += fmt::format(" {} {}~{}", osd_op_name(op.code), op.offset, op.length);
+    if (op.payload_len) text += fmt::format(" [{} B]", op.payload_len);
+    if (reply) text += fmt::format(" = {}", op.rval);
+    json jo = {{"op", osd_op_name(op.code)}, {"offset", op.offset}, {"length", op.length},
+               {"payload_len", op.payload_len}};
+    if (reply) jo["rval"] = op.rval;
+    j["ops"].push_back(jo);
+  }
+}
+
+// What an OSD message says; false when it does not decode (`text` then says why).
+bool describe_osd_message(const MessageView& m, std::string& text, json& j) {
+  if (m.header.type == kMsgOsdOp) {
+    auto op = decode_osd_op(m.front, m.header.version, m.data.size());
+    if (!op) {
+      text = fmt::format("osd_op does not decode: {}", to_string(op.error()));
+      return false;
+    }
+    text = fmt::format("osd_op {} pg {}.{:x} e{} {}:", op->object, op->pool, op->pg_seed,
+                       op->osdmap_epoch, flag_names(op->flags));
+    j = {{"object", op->object}, {"pool", op->pool}, {"pg_seed", op->pg_seed},
+         {"hash", op->hash}, {"epoch", op->osdmap_epoch}, {"flags", flag_names(op->flags)}};
+    describe_ops(op->ops, false, text, j);
+    return true;
+  }
+  if (m.header.type == kMsgOsdOpReply) {
+    auto r = decode_osd_op_reply(m.front, m.header.version, m.data.size());
+    if (!r) {
+      text = fmt::format("osd_op_reply does not decode: {}", to_string(r.error()));
+      return false;
+    }
+    text = fmt::format("osd_op_reply {} result {} e{} v{}'{} uv{} {}:", r->object, r->result,
+                       r->osdmap_epoch, r->replay_version.epoch, r->replay_version.version,
+                       r->user_version, flag_names(r->flags));
+    j = {{"object", r->object}, {"result", r->result}, {"epoch", r->osdmap_epoch},
+         {"version", r->replay_version.version}, {"user_version", r->user_version},
+         {"flags", flag_names(r->flags)}};
+    describe_ops(r->ops, true, text, j);
+    return true;
+  }
+  return true;
 }
 
 std::vector<uint8_t> read_input(const std::string& path) {
@@ -155,7 +218,7 @@ int main(int argc, char** argv) {
         jf["segments"].push_back(f.preamble.lengths[i]);
         segs += fmt::format("{}{}", i ? "," : "", f.preamble.lengths[i]);
       }
-      std::string detail;
+      std::string detail, extra;
       if (f.tag() == Tag::kMessage && !f.aborted) {
         auto m = decode_message(f);
         if (!m) {
@@ -171,15 +234,26 @@ int main(int argc, char** argv) {
         detail = fmt::format("type {} seq {} tid {} ack_seq {} front {} middle {} data {}", h.type,
                              h.seq, h.tid, h.ack_seq, m->front.size(), m->middle.size(),
                              m->data.size());
+        std::string osd_text;
+        json osd;
+        if (!describe_osd_message(*m, osd_text, osd)) {
+          error = osd_text;
+          error_offset = f.stream_offset;
+          break;
+        }
+        if (!osd_text.empty()) {
+          jf["message"][h.type == kMsgOsdOp ? "osd_op" : "osd_op_reply"] = osd;
+          extra = "\n          " + osd_text;
+        }
       } else {
         detail = describe(f);
       }
       if (!detail.empty()) jf["detail"] = detail;
       doc["frames"].push_back(jf);
       if (!as_json)
-        fmt::print("{:>8}  {:<22} segments [{}] crc {}{}{}\n", f.stream_offset,
+        fmt::print("{:>8}  {:<22} segments [{}] crc {}{}{}{}\n", f.stream_offset,
                    to_string(f.tag()), segs, f.aborted ? "aborted" : "ok",
-                   detail.empty() ? "" : "  ", detail);
+                   detail.empty() ? "" : "  ", detail, extra);
       if (sent_by && *sent_by != sender) {
         error = fmt::format("{} is sent only by a {}: is --role right?", to_string(f.tag()),
                             *sent_by == Role::kClient ? "client" : "server");

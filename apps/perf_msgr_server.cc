@@ -3,6 +3,7 @@
 // until SIGINT/SIGTERM (or --duration), then reports ops and cycles per op for each lcore.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -18,27 +19,27 @@ using namespace pollmsgr;
 
 namespace {
 
-// One per worker lcore: answers write ops inline, or after think time.
+// One per worker lcore: answers OSD ops inline, or after think time. It stores nothing: writes
+// (and the other write-class ops librados sends with them) succeed with a version that grows per
+// lcore; reads and anything else are answered -EOPNOTSUPP.
 class ServerDispatcher final : public Dispatcher {
  public:
   ServerDispatcher(uint64_t think_cycles, uint64_t inject_faults, bool verbose)
-      : think_cycles_(think_cycles), inject_faults_(inject_faults), verbose_(verbose) {
-    reply_len_ = proto::encode_front(reply_front_, proto::OsdOpReply{});  // the same every time
-  }
+      : think_cycles_(think_cycles), inject_faults_(inject_faults), verbose_(verbose) {}
 
   void on_message(Connection& c, const proto::MessageView& m) override {
     if (m.header.type != proto::kMsgOsdOp) {
       ++ignored_;
       return;
     }
-    auto op = proto::decode_osd_write_op(m.front);
-    if (!op || op->length != m.data.size()) {
-      c.fault("malformed write op");
+    auto op = proto::decode_osd_op(m.front, m.header.version, m.data.size());
+    if (!op) {
+      c.fault(fmt::format("malformed MOSDOp (tid {}): {}", m.header.tid, to_string(op.error())));
       return;
     }
     ++ops_;
-    if (think_cycles_ != 0 || deferred_head_ != deferred_tail_ || !reply(c, m.header.tid))
-      defer(c, m.header.tid, rte_rdtsc() + think_cycles_);
+    if (think_cycles_ != 0 || deferred_head_ != deferred_tail_ || !reply(c, m.header.tid, *op))
+      defer(c, m.header.tid, *op, rte_rdtsc() + think_cycles_);
     if (inject_faults_ && ops_ % inject_faults_ == 0)
       c.transport_fault("transport failure injected (--inject-faults)");
   }
@@ -47,7 +48,7 @@ class ServerDispatcher final : public Dispatcher {
     while (deferred_head_ != deferred_tail_) {
       Deferred& d = deferred_[deferred_head_ % kDeferred];
       if (d.due > now) break;
-      if (d.conn && !reply(*d.conn, d.tid)) break;  // its tx queue is full: try next tick
+      if (d.conn && !send_reply(*d.conn, d.tid, d.front, d.front_len)) break;  // tx full: next tick
       ++deferred_head_;
     }
   }
@@ -61,7 +62,9 @@ class ServerDispatcher final : public Dispatcher {
     ++faults_;
     for (uint64_t i = deferred_head_; i != deferred_tail_; ++i)
       if (deferred_[i % kDeferred].conn == &c) deferred_[i % kDeferred].conn = nullptr;
-    if (verbose_) fmt::print(stderr, "connection {} closed: {}\n", c.id(), why);
+    // A handshake that fails is worth a line (a client of the wrong kind, a bad peer), at most
+    // ten a second; a session that ends, only with --verbose.
+    if (verbose_ || !c.session().was_ready()) log_.print(fmt::format("connection {} closed: {}", c.id(), why));
   }
 
   uint64_t ops() const { return ops_; }
@@ -69,33 +72,83 @@ class ServerDispatcher final : public Dispatcher {
   uint64_t ignored() const { return ignored_; }
 
  private:
+  static constexpr size_t kMaxReplyFront = 1024 + proto::kMaxObjectName;
+  // A reply held back by think time, encoded already (its request is gone after dispatch).
+  static constexpr size_t kDeferredFront = 512;
   struct Deferred {
     Connection* conn;
     uint64_t tid, due;
+    uint32_t front_len;
+    uint8_t front[kDeferredFront];
   };
-  static constexpr size_t kDeferred = 1 << 16;
+  static constexpr size_t kDeferred = 8192;
 
-  bool reply(Connection& c, uint64_t tid) {
-    auto s = c.send({proto::kMsgOsdOpReply, tid, {reply_front_, reply_len_}, {}, 127,
+  // The OSD's answer: every op succeeds (a write is acknowledged on "disk") except those that
+  // would need the data we do not keep.
+  size_t encode_reply(const proto::OsdOpRequest& op, uint8_t* out) {
+    bool supported = true;
+    for (const proto::OsdOp& o : op.ops.view())
+      supported &= (o.code & 0xf000) == 0x2000;  // CEPH_OSD_OP_MODE_WR
+    constexpr int32_t kNotSupported = -95;  // -EOPNOTSUPP
+    proto::OsdOpReply r = proto::reply_to(op, supported ? 0 : kNotSupported, op.osdmap_epoch);
+    if (supported) {
+      r.replay_version = r.bad_replay_version = {++version_, op.osdmap_epoch};
+      r.user_version = version_;
+    }
+    return proto::encode_front({out, kMaxReplyFront}, r);
+  }
+  bool reply(Connection& c, uint64_t tid, const proto::OsdOpRequest& op) {
+    const size_t n = encode_reply(op, scratch_);
+    return send_reply(c, tid, scratch_, n);
+  }
+  bool send_reply(Connection& c, uint64_t tid, const uint8_t* front, size_t len) {
+    auto s = c.send({proto::kMsgOsdOpReply, tid, {front, len}, {}, 127,
                      proto::kOsdOpReplyHeadVersion, proto::kOsdOpReplyCompatVersion});
     return s == SendStatus::kSent || s == SendStatus::kQueued;
   }
-  void defer(Connection& c, uint64_t tid, uint64_t due) {
+  void defer(Connection& c, uint64_t tid, const proto::OsdOpRequest& op, uint64_t due) {
     if (deferred_tail_ - deferred_head_ == kDeferred) {
       c.fault("too many replies waiting");
       return;
     }
-    deferred_[deferred_tail_++ % kDeferred] = {&c, tid, due};
+    const size_t n = encode_reply(op, scratch_);
+    if (n > kDeferredFront) {
+      c.fault("a reply too large to hold back for think time (object name too long)");
+      return;
+    }
+    Deferred& d = deferred_[deferred_tail_++ % kDeferred];
+    d.conn = &c;
+    d.tid = tid;
+    d.due = due;
+    d.front_len = static_cast<uint32_t>(n);
+    std::memcpy(d.front, scratch_, n);
   }
+
+  // At most `kPerSecond` lines a second; says how many it left out.
+  struct RateLimitedLog {
+    static constexpr unsigned kPerSecond = 10;
+    uint64_t window = 0;
+    unsigned printed = 0, dropped = 0;
+    void print(const std::string& line) {
+      const uint64_t now = rte_rdtsc();
+      if (now - window > rte_get_tsc_hz()) {
+        if (dropped) fmt::print(stderr, "({} more connections closed; not shown)\n", dropped);
+        window = now;
+        printed = dropped = 0;
+      }
+      if (printed++ < kPerSecond) fmt::print(stderr, "{}\n", line); else ++dropped;
+    }
+  };
 
   uint64_t think_cycles_, inject_faults_;
   bool verbose_;
-  uint8_t reply_front_[256];
-  size_t reply_len_ = 0;
+  uint64_t version_ = 0;
+  uint8_t scratch_[kMaxReplyFront];
   std::unique_ptr<Deferred[]> deferred_storage_ = std::make_unique<Deferred[]>(kDeferred);
   Deferred* deferred_ = deferred_storage_.get();
   uint64_t deferred_head_ = 0, deferred_tail_ = 0;
   uint64_t ops_ = 0, faults_ = 0, ignored_ = 0;
+  RateLimitedLog log_;
 };
 
 }  // namespace

@@ -16,16 +16,16 @@ using namespace proto;
 void BM_WriteOpEncodeDecode(benchmark::State& state) {
   const bool data_crc = state.range(1) != 0;
   std::vector<uint8_t> payload(static_cast<size_t>(state.range(0)), 0xab);
-  OsdWriteOp op;
+  OsdOpRequest op;
   op.object = "rbd_data.1234.0000000000000001";
-  op.length = payload.size();
-  std::vector<uint8_t> wire(message_head_size(osd_write_op_front_size(op), 0) + payload.size() +
+  op.ops.add(OsdOp::extent(osd_op::kWrite, 0, payload.size(), static_cast<uint32_t>(payload.size())));
+  std::vector<uint8_t> wire(message_head_size(osd_op_front_size(op), 0) + payload.size() +
                             kEpilogueSize);
   FrameDecoder decoder({}, data_crc);
   uint64_t tid = 0;
   for (auto _ : state) {
     // Encode: front straight into the frame buffer, then the data, then the epilogue.
-    op.tid = ++tid;
+    op.ops.items[0].offset = (++tid * payload.size()) % (4u << 20);
     std::span<uint8_t> front_space(wire.data() + kMessageFrontOffset,
                                    wire.size() - kMessageFrontOffset);
     const size_t front_len = encode_front(front_space, op);
@@ -41,8 +41,9 @@ void BM_WriteOpEncodeDecode(benchmark::State& state) {
     Frame f;
     auto step = decoder.next(in, f);
     auto m = decode_message(f);
-    auto decoded = decode_osd_write_op(m->front);
-    if (!step.ok() || !decoded.ok() || decoded->tid != tid) state.SkipWithError("round trip failed");
+    auto decoded = decode_osd_op(m->front, 8, m->data.size());
+    if (!step.ok() || !decoded.ok() || decoded->ops.items[0].offset != op.ops.items[0].offset)
+      state.SkipWithError("round trip failed");
     benchmark::DoNotOptimize(decoded);
   }
   state.SetBytesProcessed(static_cast<int64_t>(state.iterations()) * state.range(0));

@@ -205,15 +205,28 @@ bool decode(std::span<const uint8_t> seg, CompressionDoneFrame& f) {
   return r.ok();
 }
 
-std::vector<uint8_t> auth_none_mon_payload(EntityType type, std::string_view name) {
-  constexpr uint8_t kAuthModeMon = 10;
-  std::vector<uint8_t> out(1 + 4 + 4 + name.size() + 8);
+std::vector<uint8_t> encode_auth_none_payload(const AuthNoneIdentity& id) {
+  std::vector<uint8_t> out(1 + 4 + 4 + id.name.size() + 8);
   WireWriter w(out);
-  w.u8(kAuthModeMon);
-  w.u32(static_cast<uint32_t>(type));  // EntityName: type, then the id string
-  w.string(name);
-  w.u64(0);  // global_id: none yet
+  w.u8(id.mon_form ? kAuthNoneModeMon : kAuthNoneAuthorizerVersion);
+  w.u32(static_cast<uint32_t>(id.type));  // EntityName: type, then the id string
+  w.string(id.name);
+  w.u64(id.global_id);
   return out;
+}
+
+Result<AuthNoneIdentity> decode_auth_none_payload(std::span<const uint8_t> payload) {
+  WireReader r(payload);
+  AuthNoneIdentity id;
+  const uint8_t mode = r.u8();
+  if (mode != kAuthNoneModeMon && mode != kAuthNoneAuthorizerVersion)
+    return ProtoError::kMalformedPayload;
+  id.mon_form = mode == kAuthNoneModeMon;
+  id.type = static_cast<EntityType>(r.u32());
+  id.name = r.string();
+  id.global_id = r.u64();
+  if (!r.ok() || id.name.size() > kMaxEntityName) return ProtoError::kMalformedPayload;
+  return id;
 }
 
 }  // namespace pollmsgr::proto

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "proto/entity_addr.h"
+#include "proto/errors.h"
 #include "proto/frame.h"
 #include "proto/wire.h"
 
@@ -161,7 +162,19 @@ size_t encode_frame(std::span<uint8_t> out, const F& f) {
   return encode_control_frame(out, F::kTag, [&](WireWriter& w) { encode(w, f); });
 }
 
-// The auth payload Ceph's MonClient sends with method none: mode, entity name, global id.
-std::vector<uint8_t> auth_none_mon_payload(EntityType type, std::string_view name);
+// Who a client says it is with auth method none. A monitor takes the "mon" form (mode byte 10,
+// with the global_id the client had, 0 for none yet) and assigns a global_id in AUTH_DONE; every
+// other daemon takes the authorizer form (version byte 1) with the global_id the mon gave, and
+// answers `_auth_bad_method` to the mon form.
+inline constexpr uint8_t kAuthNoneModeMon = 10, kAuthNoneAuthorizerVersion = 1;
+inline constexpr size_t kMaxEntityName = 256;
+struct AuthNoneIdentity {
+  EntityType type = EntityType::kClient;
+  std::string_view name;  // "admin" in client.admin
+  uint64_t global_id = 0;
+  bool mon_form = false;
+};
+std::vector<uint8_t> encode_auth_none_payload(const AuthNoneIdentity& id);
+Result<AuthNoneIdentity> decode_auth_none_payload(std::span<const uint8_t> payload);
 
 }  // namespace pollmsgr::proto

@@ -22,6 +22,8 @@ std::string_view to_string(ProtoError e) {
     case ProtoError::kPeerReset: return "session reset by peer";
     case ProtoError::kSessionLost: return "the peer no longer has this session (cannot resume)";
     case ProtoError::kTxOverflow: return "no room to send";
+    case ProtoError::kUnsupportedVersion: return "message version not supported";
+    case ProtoError::kOsdRedirect: return "the OSD redirected the op (redirects are not followed)";
     case ProtoError::kClosed: return "session closed";
   }
   return "unknown error";

@@ -25,6 +25,8 @@ enum class ProtoError : uint8_t {
   kPeerReset,            // SESSION_RESET from the peer
   kSessionLost,          // a lossless session could not be resumed: the peer no longer has it
   kTxOverflow,           // the output sink had no room for a frame
+  kUnsupportedVersion,   // a message encoding (header version) pollmsgr does not decode
+  kOsdRedirect,          // an OSD asked for the op to be sent elsewhere: not followed
   kClosed,               // the session was closed locally
 };
 

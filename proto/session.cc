@@ -204,7 +204,10 @@ ProtoError Session::on_frame(const Frame& f, FrameSink& out, SessionHandler& han
       my_addr_seen_ = hello.peer_addr;
       state_ = State::kAuth;
       if (!client) return ProtoError::kOk;
-      return send(out, AuthRequestFrame{kAuthMethodNone, {kConModeCrc}, config_.auth_payload});
+      // A monitor hands out global_ids; every other daemon checks the one the mon gave.
+      const auto payload = encode_auth_none_payload(
+          {config_.my_type, config_.auth_name, config_.global_id, peer_type_ == EntityType::kMon});
+      return send(out, AuthRequestFrame{kAuthMethodNone, {kConModeCrc}, payload});
     }
     case State::kAuth:
       if (client) {
@@ -213,7 +216,7 @@ ProtoError Session::on_frame(const Frame& f, FrameSink& out, SessionHandler& han
         if (f.tag() != Tag::kAuthDone) return ProtoError::kUnexpectedTag;
         if (!decode(seg, done)) return ProtoError::kMalformedPayload;
         if (done.con_mode != kConModeCrc) return ProtoError::kAuthRejected;
-        peer_global_id_ = done.global_id;
+        global_id_ = done.global_id;
         state_ = State::kAuthSignature;
         return send(out, AuthSignatureFrame{});
       } else {
@@ -227,8 +230,14 @@ ProtoError Session::on_frame(const Frame& f, FrameSink& out, SessionHandler& han
           return send(out, AuthBadMethodFrame{req.method, kNotSupported, {kAuthMethodNone},
                                               {kConModeCrc}});  // the client may try again
         }
+        auto id = decode_auth_none_payload(req.auth_payload);
+        if (!id) return id.error();
+        peer_auth_type_ = id->type;
+        peer_auth_name_ = id->name;
+        // A client the monitor already named keeps its global_id (as an OSD echoes it).
+        peer_global_id_ = id->global_id ? id->global_id : config_.global_id;
         state_ = State::kAuthSignature;
-        if (ProtoError e = send(out, AuthDoneFrame{config_.global_id, kConModeCrc, {}});
+        if (ProtoError e = send(out, AuthDoneFrame{peer_global_id_, kConModeCrc, {}});
             e != ProtoError::kOk)
           return e;
         return send(out, AuthSignatureFrame{});
@@ -245,7 +254,8 @@ ProtoError Session::on_frame(const Frame& f, FrameSink& out, SessionHandler& han
       if (resuming_)
         return send(out, ReconnectFrame{{config_.my_addr}, config_.cookie, peer_cookie_,
                                         config_.global_seq, connect_seq_, in_seq_});
-      return send(out, ClientIdentFrame{{config_.my_addr}, config_.peer_addr, -1,
+      return send(out, ClientIdentFrame{{config_.my_addr}, config_.peer_addr,
+                                        global_id_ ? static_cast<int64_t>(global_id_) : -1,
                                         config_.global_seq, config_.supported_features,
                                         config_.required_features,
                                         config_.lossy ? kConnectLossy : 0, config_.cookie});

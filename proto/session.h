@@ -8,6 +8,7 @@
 // other has not acknowledged.
 #include <cstdint>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "proto/control_frames.h"
@@ -77,8 +78,11 @@ struct SessionConfig {
   EntityAddr peer_addr;  // client: the server we connect to; server: the client as seen
   uint64_t supported_features = kDefaultFeatures;
   uint64_t required_features = kFeatureMsgAddr2;
-  std::vector<uint8_t> auth_payload;  // client: sent with AUTH_REQUEST (method none)
-  uint64_t global_id = 0;             // server: given to the client in AUTH_DONE
+  // Auth method none. Client: the name it gives (client.<auth_name>) and the global_id the
+  // monitor gave it (0 for none yet); the payload's form follows the peer's type in its HELLO.
+  // Server: the global_id it gives a client that presents none.
+  std::string auth_name = "admin";
+  uint64_t global_id = 0;
   uint64_t global_seq = 1;
   uint64_t cookie = 0;  // client: the client cookie; server: the server cookie
   bool lossy = false;   // lossless only when both sides ask for it
@@ -147,7 +151,13 @@ class Session {
   uint64_t peer_acked_seq() const { return peer_acked_; }   // last of ours the peer has
   bool ack_pending() const { return in_seq_ > acked_in_seq_; }
   uint64_t peer_features() const { return peer_features_; }
+  // Client: the global_id from AUTH_DONE, which CLIENT_IDENT gives as our gid (so that an OSD
+  // sees client.<global_id> and request ids differ between clients). Server: the client's.
   uint64_t peer_global_id() const { return peer_global_id_; }
+  uint64_t global_id() const { return global_id_; }
+  // Server: who the client said it was in AUTH_REQUEST (its type and name).
+  EntityType peer_auth_type() const { return peer_auth_type_; }
+  const std::string& peer_auth_name() const { return peer_auth_name_; }
   EntityType peer_type() const { return peer_type_; }
   const EntityAddr& my_addr_as_seen() const { return my_addr_seen_; }
   const EntityAddrVec& peer_addrs() const { return peer_addrs_; }
@@ -174,7 +184,9 @@ class Session {
   size_t banner_have_ = 0;
 
   uint64_t out_seq_ = 0, in_seq_ = 0, peer_acked_ = 0, acked_in_seq_ = 0;
-  uint64_t peer_features_ = 0, peer_global_id_ = 0;
+  uint64_t peer_features_ = 0, peer_global_id_ = 0, global_id_ = 0;
+  EntityType peer_auth_type_{};
+  std::string peer_auth_name_;
   EntityType peer_type_{};
   EntityAddr my_addr_seen_;
   EntityAddrVec peer_addrs_;

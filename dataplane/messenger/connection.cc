@@ -60,7 +60,40 @@ bool Connection::poll_rx(uint64_t now) {
 void Connection::flush_tx() {
   if (queue_head_ != queue_tail_) pump();
   if (unacked_sent_ != unacked_tail_) transmit_unacked();
-  if (endpoint_->tx_flush() != EndpointStatus::kOk) transport_fault("peer closed the connection");
+  if (endpoint_->tx_flush() != EndpointStatus::kOk) peer_gone("peer closed the connection");
+}
+
+namespace {
+// What a close during the handshake most likely means, from where it stopped.
+std::string handshake_hint(const proto::Session& s) {
+  using State = proto::Session::State;
+  const bool server = s.role() == proto::Role::kServer;
+  if (server && s.state() == State::kAuth && s.frames_received() == 1)
+    return "; it closed after our HELLO without asking to authenticate: a client that expected "
+           "another kind of daemon? (this server is an OSD-shaped perf server; Ceph's `ceph` "
+           "tool expects a monitor)";
+  if (!server && s.state() == State::kIdent)
+    return "; it closed after our CLIENT_IDENT: a Ceph daemon does that when the address we "
+           "named is not its own: give its nonce, as `ceph osd dump` shows it (v2:IP:PORT/NONCE)";
+  if (!server && s.state() == State::kAuth)
+    return "; it closed after our AUTH_REQUEST: does it require an auth method other than none?";
+  return fmt::format(" during the msgr2 handshake (state {})", to_string(s.state()));
+}
+}  // namespace
+
+void Connection::peer_gone(const char* what) {
+  std::string why = what;
+  if (!session_.was_ready() && session_.state() != proto::Session::State::kFault) why += handshake_hint(session_);
+  transport_fault(std::move(why));
+}
+
+bool Connection::send_keepalive(proto::Timestamp stamp) {
+  if (!ready() || tx_queued() == kQueueDepth) return false;
+  return session_.send_keepalive(*this, stamp) == proto::ProtoError::kOk;
+}
+
+void Connection::on_keepalive_ack(proto::Timestamp stamp) {
+  if (dispatcher_) dispatcher_->on_keepalive_ack(*this, stamp);
 }
 
 void Connection::on_ready() {

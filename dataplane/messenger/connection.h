@@ -54,11 +54,17 @@ class Connection final : public proto::SessionHandler, public proto::FrameSink {
   bool poll_rx(uint64_t now);
   void flush_tx();       // pump the queue into the window, then one doorbell
   SendStatus send(const OutMessage& message);
+  // KEEPALIVE2: the peer answers inside its messenger (Dispatcher::on_keepalive_ack), with the
+  // stamp echoed. False when not ready or the tx queue is full.
+  bool send_keepalive(proto::Timestamp stamp);
   bool ready() const { return session_.ready() && endpoint_ && fault_.empty(); }
   bool faulted() const { return !fault_.empty(); }
   const std::string& fault_reason() const { return fault_; }
   void fault(std::string why);            // final: the connection goes
   void transport_fault(std::string why);  // the transport failed: a lossless session survives
+  // The peer closed or the transport failed: a transport fault, which names what a close during
+  // the handshake most likely means.
+  void peer_gone(const char* what);
   size_t tx_queued() const { return queue_tail_ - queue_head_; }
 
   uint64_t id() const { return id_; }
@@ -92,6 +98,7 @@ class Connection final : public proto::SessionHandler, public proto::FrameSink {
   void on_ready() override;
   void on_resumed() override;
   void on_message(const proto::MessageView& message) override;
+  void on_keepalive_ack(proto::Timestamp stamp) override;
   // proto::FrameSink: the session's own frames, in order with the queued messages.
   std::span<uint8_t> reserve(size_t n) override;
   void commit(size_t n) override;

@@ -2,6 +2,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "proto/control_frames.h"
 #include "proto/message.h"
 
 namespace pollmsgr {
@@ -16,6 +17,8 @@ class Dispatcher {
   virtual void on_ready(Connection&) {}
   // The message's spans are valid only during the call.
   virtual void on_message(Connection& connection, const proto::MessageView& message) = 0;
+  // The peer answered a KEEPALIVE2 (Connection::send_keepalive) with this stamp.
+  virtual void on_keepalive_ack(Connection&, proto::Timestamp) {}
   // A lossless session carried on over a new transport after `outage_tsc` cycles without one
   // (from the failure to SESSION_RECONNECT_OK); what the peer lacked is being sent again.
   virtual void on_resumed(Connection&, uint64_t /*outage_tsc*/) {}

@@ -48,20 +48,26 @@ proto::SessionConfig Messenger::session_config(proto::Role role, const proto::En
   c.peer_addr = peer;
   c.lossy = options_.lossy;
   c.data_crc = options_.data_crc;
+  c.auth_name = options_.auth_name;
   c.limits = options_.limits;
   c.global_seq = next_id_;
   c.cookie = (uint64_t{nonce_} << 32) | next_id_;
   if (role == proto::Role::kServer) {
-    c.my_addr = bound_.entity_addr(proto::EntityAddr::kMsgr2, nonce_);
+    c.my_addr = bound_.entity_addr(proto::EntityAddr::kMsgr2);
     c.global_id = next_id_;
   } else {
-    c.my_addr = proto::EntityAddr::ipv4(proto::EntityAddr::kAny, "127.0.0.1", 0, nonce_);
+    // One nonce per connection: a Ceph daemon takes a second connection from the same address
+    // for a replacement of the first, and closes that one.
+    c.my_addr = proto::EntityAddr::ipv4(proto::EntityAddr::kAny, "127.0.0.1", 0,
+                                        nonce_ + static_cast<uint32_t>(next_id_));
+    c.global_id = options_.global_id;
   }
   return c;
 }
 
 void Messenger::bind(const HostPort& address) {
   bound_ = address;
+  bound_.nonce = nonce_;
   int listen_fd;
   if (options_.transport == TransportKind::kShm) {
     shm_listener_ = std::make_unique<ShmListener>(address);

@@ -31,6 +31,10 @@ struct MessengerOptions {
   // A peer silent this long (KEEPALIVE2 is sent after a quarter of it) has failed; 0: never.
   uint32_t peer_timeout_ms = 30000;
   bool data_crc = true;  // Ceph's ms_crc_data
+  // Who a client says it is (auth none): client.<auth_name>, with the global_id a monitor gave
+  // it (0: none; a server then assigns one). A Ceph OSD needs the mon's.
+  std::string auth_name = "admin";
+  uint64_t global_id = 0;
   ShmOptions shm;
   TcpOptions tcp;
   proto::FrameLimits limits;

@@ -249,8 +249,8 @@ void Reactor::housekeeping(uint64_t now) {
 void Reactor::check_peers() {
   for (auto& c : connections_) {
     EndpointStatus s = c->endpoint().check_peer();
-    if (s == EndpointStatus::kPeerClosed) c->transport_fault("peer closed the connection");
-    if (s == EndpointStatus::kError) c->transport_fault("transport error");
+    if (s == EndpointStatus::kPeerClosed) c->peer_gone("peer closed the connection");
+    if (s == EndpointStatus::kError) c->peer_gone("transport error");
   }
 }
 

@@ -9,7 +9,17 @@
 
 namespace pollmsgr {
 
-HostPort parse_host_port(std::string_view text) {
+HostPort parse_host_port(std::string_view full) {
+  std::string_view text = full;
+  if (text.starts_with("v2:")) text.remove_prefix(3);
+  uint32_t nonce = 0;
+  if (const size_t slash = text.rfind('/'); slash != std::string_view::npos) {
+    std::string_view n = text.substr(slash + 1);
+    auto [end, ec] = std::from_chars(n.data(), n.data() + n.size(), nonce);
+    if (n.empty() || ec != std::errc() || end != n.data() + n.size())
+      throw StartupError(fmt::format("bad address '{}': '{}' is not a nonce (a number)", full, n));
+    text = text.substr(0, slash);
+  }
   const size_t colon = text.rfind(':');
   if (colon == std::string_view::npos)
     throw StartupError(fmt::format("bad address '{}': expected IPv4:PORT, e.g. 127.0.0.1:6800", text));
@@ -21,6 +31,7 @@ HostPort parse_host_port(std::string_view text) {
   if (port.empty() || ec != std::errc() || end != port.data() + port.size() || value > 65535)
     throw StartupError(fmt::format("bad address '{}': '{}' is not a port (0-65535)", text, port));
   hp.port = static_cast<uint16_t>(value);
+  hp.nonce = nonce;
   in_addr ip{};
   if (inet_pton(AF_INET, hp.host.c_str(), &ip) != 1)
     throw StartupError(fmt::format("bad address '{}': '{}' is not an IPv4 address", text, hp.host));
@@ -35,7 +46,7 @@ sockaddr_in HostPort::sockaddr() const {
   return sa;
 }
 
-proto::EntityAddr HostPort::entity_addr(uint32_t type, uint32_t nonce) const {
+proto::EntityAddr HostPort::entity_addr(uint32_t type) const {
   return proto::EntityAddr::ipv4(type, host.c_str(), port, nonce);
 }
 

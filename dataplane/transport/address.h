@@ -8,13 +8,16 @@
 
 namespace pollmsgr {
 
-// "127.0.0.1:6800" (IPv4 only, like Ceph's perf apps). Throws StartupError on bad input.
+// "127.0.0.1:6800" (IPv4 only, like Ceph's perf apps), or Ceph's form "v2:127.0.0.1:6800/NONCE":
+// a Ceph daemon's nonce (its pid, in `ceph osd dump`) is part of its address, and a client must
+// name it. Throws StartupError on bad input.
 struct HostPort {
   std::string host;
   uint16_t port = 0;
+  uint32_t nonce = 0;
   sockaddr_in sockaddr() const;
   std::string to_string() const { return host + ":" + std::to_string(port); }
-  proto::EntityAddr entity_addr(uint32_t type, uint32_t nonce = 0) const;
+  proto::EntityAddr entity_addr(uint32_t type) const;
   // The shm transport's rendezvous: an abstract Unix socket named after the address, so nothing
   // is left on disk after a crash.
   std::string shm_socket_name() const { return "pollmsgr-shm:" + to_string(); }

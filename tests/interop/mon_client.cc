@@ -66,7 +66,6 @@ int main(int argc, char** argv) {
   cfg.my_type = EntityType::kClient;
   cfg.my_addr = EntityAddr::ipv4(EntityAddr::kAny, "127.0.0.1", 0, static_cast<uint32_t>(getpid()));
   cfg.peer_addr = EntityAddr::ipv4(EntityAddr::kMsgr2, "127.0.0.1", static_cast<uint16_t>(port));
-  cfg.auth_payload = auth_none_mon_payload(EntityType::kClient, "admin");
   cfg.lossy = true;  // as Ceph's MonClient
   Session session(cfg);
   VectorSink out;
@@ -98,7 +97,7 @@ int main(int argc, char** argv) {
       die(std::string("protocol fault: ") + std::string(to_string(e)));
     if (step == kHandshake && h.ready) {
       std::printf("handshake complete: global_id %llu, peer features %#llx\n",
-                  static_cast<unsigned long long>(session.peer_global_id()),
+                  static_cast<unsigned long long>(session.global_id()),
                   static_cast<unsigned long long>(session.peer_features()));
       session.send_keepalive(out, h.sent_stamp);
       step = kKeepalive;

@@ -33,7 +33,7 @@ TEST(Session, HandshakeBothRoles) {
   ASSERT_TRUE(l.server.ready());
   EXPECT_EQ(l.ch.ready, 1);
   EXPECT_EQ(l.sh.ready, 1);
-  EXPECT_EQ(l.client.peer_global_id(), 4242u);
+  EXPECT_EQ(l.client.global_id(), 4242u);
   EXPECT_EQ(l.client.peer_type(), EntityType::kOsd);
   EXPECT_EQ(l.server.peer_type(), EntityType::kClient);
   EXPECT_EQ(l.client.my_addr_as_seen().port(), 40000);

@@ -39,7 +39,7 @@ inline std::vector<uint8_t> from_hex(std::string_view hex) {
 struct RecordingHandler : proto::SessionHandler {
   struct Msg {
     uint64_t seq, tid;
-    uint16_t type;
+    uint16_t type, version;
     size_t front, middle, data;
     std::vector<uint8_t> front_bytes, data_bytes;
   };
@@ -51,12 +51,27 @@ struct RecordingHandler : proto::SessionHandler {
   void on_resumed() override { ++resumed; }
   void on_frame(const proto::Frame& f) override { tags.push_back(f.tag()); }
   void on_message(const proto::MessageView& m) override {
-    messages.push_back({m.header.seq, m.header.tid, m.header.type, m.front.size(),
+    messages.push_back({m.header.seq, m.header.tid, m.header.type, m.header.version, m.front.size(),
                         m.middle.size(), m.data.size(), {m.front.begin(), m.front.end()},
                         {m.data.begin(), m.data.end()}});
   }
   void on_keepalive_ack(proto::Timestamp t) override { keepalive_acks.push_back(t); }
 };
+
+// Runs a whole captured stream through a session in the receiving role: what it delivered.
+inline RecordingHandler receive_stream(const std::vector<uint8_t>& bytes, proto::Role receiver) {
+  proto::SessionConfig c;
+  c.role = receiver;
+  c.my_type = receiver == proto::Role::kClient ? proto::EntityType::kClient : proto::EntityType::kOsd;
+  proto::Session session(c);
+  proto::VectorSink out;
+  RecordingHandler h;
+  session.start(out);
+  if (session.on_bytes(bytes, out, h) != proto::ProtoError::kOk)
+    throw std::runtime_error(std::string("stream did not parse: ") +
+                             std::string(to_string(session.fault())));
+  return h;
+}
 
 // A client and a server session wired back to back in memory.
 struct SessionPair {
