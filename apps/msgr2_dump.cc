@@ -10,6 +10,7 @@
 #include <iostream>
 #include <iterator>
 #include <nlohmann/json.hpp>
+#include <memory>
 #include <optional>
 
 #include "proto/control_frames.h"
@@ -111,9 +112,9 @@ void describe_ops(const OsdOpList& ops, bool reply, std::string& text, json& j) 
 // What an OSD message says; false when it does not decode (`text` then says why).
 bool describe_osd_message(const MessageView& m, std::string& text, json& j) {
   if (m.header.type == kMsgOsdOp) {
-    auto op = decode_osd_op(m.front, m.header.version, m.data.size());
-    if (!op) {
-      text = fmt::format("osd_op does not decode: {}", to_string(op.error()));
+    auto op = std::make_unique<OsdOpRequest>();
+    if (auto e = decode_osd_op(m.front, m.header.version, m.data.size(), *op); e != ProtoError::kOk) {
+      text = fmt::format("osd_op does not decode: {}", to_string(e));
       return false;
     }
     text = fmt::format("osd_op {} pg {}.{:x} e{} {}:", op->object, op->pool, op->pg_seed,
@@ -124,9 +125,10 @@ bool describe_osd_message(const MessageView& m, std::string& text, json& j) {
     return true;
   }
   if (m.header.type == kMsgOsdOpReply) {
-    auto r = decode_osd_op_reply(m.front, m.header.version, m.data.size());
-    if (!r) {
-      text = fmt::format("osd_op_reply does not decode: {}", to_string(r.error()));
+    auto r = std::make_unique<OsdOpReply>();
+    if (auto e = decode_osd_op_reply(m.front, m.header.version, m.data.size(), *r);
+        e != ProtoError::kOk) {
+      text = fmt::format("osd_op_reply does not decode: {}", to_string(e));
       return false;
     }
     text = fmt::format("osd_op_reply {} result {} e{} v{}'{} uv{} {}:", r->object, r->result,

@@ -46,6 +46,16 @@ std::string_view OsdClientDispatcher::object_name(const OsdJob& j, uint64_t obje
   return {name_, std::min(r.size, sizeof(name_))};
 }
 
+std::string_view OsdClientDispatcher::cached_name(OsdJob& j, uint64_t object) const {
+  if (j.name_object != object) {
+    const std::string_view n = object_name(j, object);
+    j.name_len = std::min(n.size(), sizeof(j.name));
+    std::memcpy(j.name, n.data(), j.name_len);
+    j.name_object = object;
+  }
+  return {j.name, j.name_len};
+}
+
 uint16_t OsdClientDispatcher::op_code(Phase phase) const {
   if (phase == Phase::kPrefill) return proto::osd_op::kWriteFull;
   if (phase == Phase::kCleanup) return proto::osd_op::kDelete;
@@ -80,7 +90,22 @@ void OsdClientDispatcher::next_phase(OsdJob& j) {
   if (++finished_ == jobs_.size()) reactor_->request_stop();
 }
 
+void OsdClientDispatcher::check_timeouts(uint64_t now) {
+  next_timeout_check_ = now + w_.op_timeout_cycles / 16;
+  for (OsdJob* j : jobs_) {
+    if (j->inflight == 0 || j->phase == Phase::kDone || !j->conn) continue;
+    const OsdJob::Slot& oldest = j->slots[j->expected_seq % w_.concurrency];
+    if (now - oldest.sent_at > w_.op_timeout_cycles)
+      fail(*j->conn, fmt::format("no reply to tid {} ({} of {}) within {:.0f} s; a Ceph OSD drops "
+                                 "writes when it is full (ceph osd df) and ops whose epoch it "
+                                 "does not have yet", j->tid_base + j->expected_seq,
+                                 proto::osd_op_name(oldest.code), object_name(*j, oldest.object),
+                                 double(w_.op_timeout_cycles) / double(rte_get_tsc_hz())));
+  }
+}
+
 void OsdClientDispatcher::on_tick(uint64_t now) {
+  if (w_.op_timeout_cycles && now >= next_timeout_check_) check_timeouts(now);
   for (OsdJob* j : jobs_) {
     if (j->phase == Phase::kDone || !j->conn->ready()) continue;
     if (sending_done(*j, now) && j->inflight == 0) next_phase(*j);
@@ -130,13 +155,11 @@ bool OsdClientDispatcher::send_op(OsdJob& j, uint64_t now) {
   return true;
 }
 
-bool OsdClientDispatcher::transmit(OsdJob& j, uint64_t seq, uint32_t retry) {
-  OsdJob::Slot& s = j.slots[seq % w_.concurrency];
-  s.epoch = epoch_;
-  const bool writes = s.code == proto::osd_op::kWrite || s.code == proto::osd_op::kWriteFull;
+// The slow path of transmit: a whole front for a new object, op, epoch or retry.
+void OsdClientDispatcher::encode_front(OsdJob& j, const OsdJob::Slot& s, uint32_t retry) {
   const uint32_t len = static_cast<uint32_t>(w_.payload.size());
   proto::OsdOpRequest op;
-  op.object = object_name(j, s.object);
+  op.object = cached_name(j, s.object);
   op.hash = proto::object_hash_rjenkins(op.object);
   op.pool = w_.pool;
   op.pg_seed = proto::pg_seed_of(op.hash, w_.pg_num);
@@ -147,23 +170,29 @@ bool OsdClientDispatcher::transmit(OsdJob& j, uint64_t seq, uint32_t retry) {
   op.features = proto::kDefaultFeatures;
   if (s.code == proto::osd_op::kRead)
     op.ops.add(proto::OsdOp::extent(s.code, 0, len, 0));
-  else if (writes)
+  else if (s.code == proto::osd_op::kWrite || s.code == proto::osd_op::kWriteFull)
     op.ops.add(proto::OsdOp::extent(s.code, s.offset, len, len));
   else
     op.ops.add(proto::OsdOp::extent(s.code, 0, 0, 0));
-  size_t front_len;
-  if (retry == 0 && j.front_object == s.object && j.front_code == s.code && j.front_epoch == epoch_) {
-    front_len = proto::osd_op_front_size(op);  // the same op on the same object: move the offset
-    proto::store_le<uint64_t>(j.front.data() + proto::osd_op_offset_position(op, 0), s.offset);
-  } else {
-    timespec now{};
-    clock_gettime(CLOCK_REALTIME, &now);
-    op.mtime = {static_cast<uint32_t>(now.tv_sec), static_cast<uint32_t>(now.tv_nsec)};
-    front_len = proto::encode_front(j.front, op);
-    j.front_object = retry ? UINT64_MAX : s.object;
-    j.front_code = s.code;
-    j.front_epoch = epoch_;
-  }
+  timespec now{};
+  clock_gettime(CLOCK_REALTIME, &now);
+  op.mtime = {static_cast<uint32_t>(now.tv_sec), static_cast<uint32_t>(now.tv_nsec)};
+  j.front_len = proto::encode_front(j.front, op);
+  j.front_offset_at = proto::osd_op_offset_position(op, 0);
+  j.front_object = retry ? UINT64_MAX : s.object;
+  j.front_code = s.code;
+  j.front_epoch = epoch_;
+}
+
+bool OsdClientDispatcher::transmit(OsdJob& j, uint64_t seq, uint32_t retry) {
+  OsdJob::Slot& s = j.slots[seq % w_.concurrency];
+  s.epoch = epoch_;
+  const bool writes = s.code == proto::osd_op::kWrite || s.code == proto::osd_op::kWriteFull;
+  if (retry == 0 && j.front_object == s.object && j.front_code == s.code && j.front_epoch == epoch_)
+    proto::store_le<uint64_t>(j.front.data() + j.front_offset_at, s.offset);  // only the offset moves
+  else
+    encode_front(j, s, retry);
+  size_t front_len = j.front_len;
   if (seq == w_.bad_op_at && j.index == 0) {
     // The layout bug of old, on purpose: the object hash after the spg_t left out. (Cutting
     // the tail instead would pass Ceph's first decoding step and crash the OSD in its second.)
@@ -203,22 +232,23 @@ void OsdClientDispatcher::on_message(Connection& c, const proto::MessageView& m)
   if (seq != j.expected_seq)
     return fail(c, fmt::format("reply out of order: tid {}, expected tid {}", tid,
                                j.tid_base + j.expected_seq));
-  auto reply = proto::decode_osd_op_reply(m.front, m.header.version, m.data.size());
-  if (!reply)
-    return fail(c, fmt::format("malformed reply to tid {}: {}", tid, to_string(reply.error())));
+  proto::OsdOpReply* reply = &reply_;
+  if (auto e = proto::decode_osd_op_reply(m.front, m.header.version, m.data.size(), reply_);
+      e != proto::ProtoError::kOk)
+    return fail(c, fmt::format("malformed reply to tid {}: {}", tid, to_string(e)));
   const OsdJob::Slot& s = j.slots[seq % w_.concurrency];
-  const std::string op = proto::osd_op_name(s.code);
-  const std::string_view object = object_name(j, s.object);
+  const std::string_view object = cached_name(j, s.object);
+  auto op = [&] { return proto::osd_op_name(s.code); };
   if (reply->result != 0)
-    return fail(c, fmt::format("{} of {} failed: {} ({})", op, object, std::strerror(-reply->result),
-                               reply->result));
+    return fail(c, fmt::format("{} of {} failed: {} ({})", op(), object,
+                               std::strerror(-reply->result), reply->result));
   if (reply->object != object)
     return fail(c, fmt::format("the reply to tid {} names object {}, not {}", tid, reply->object,
                                object));
   if (reply->ops.count != 1 || reply->ops.items[0].code != s.code || reply->ops.items[0].rval != 0)
-    return fail(c, fmt::format("the reply to tid {} does not answer its {} op", tid, op));
+    return fail(c, fmt::format("the reply to tid {} does not answer its {} op", tid, op()));
   if (s.code != proto::osd_op::kRead && s.code != proto::osd_op::kDelete && reply->user_version == 0)
-    return fail(c, fmt::format("{} of {} acknowledged without a version", op, object));
+    return fail(c, fmt::format("{} of {} acknowledged without a version", op(), object));
   if (s.code == proto::osd_op::kRead &&
       (m.data.size() != w_.payload.size() ||
        std::memcmp(m.data.data(), w_.payload.data(), m.data.size()) != 0))
@@ -256,6 +286,12 @@ void OsdClientDispatcher::follow_map(Connection& c, const proto::MessageView& m)
     ++ops_resent_;
     j.resent_upto = seq;
   }
+}
+
+void OsdClientDispatcher::on_transport_fault(Connection& c, std::string_view why) {
+  if (!w_.quiet)
+    fmt::print(stderr, "perf_msgr_client: connection {}: transport failed ({}); the session "
+               "waits for a new one\n", c.id(), why);
 }
 
 void OsdClientDispatcher::on_fault(Connection& c, std::string_view why) {

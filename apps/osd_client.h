@@ -40,6 +40,10 @@ struct OsdWorkload {
   uint32_t osdmap_epoch = 1;
   std::vector<int> primary_of_pg;  // empty: every PG is on the one server
   uint64_t bad_op_at = 0;  // tests: job 0's op with this seq goes out malformed (0: none)
+  // An op unanswered this long fails its job (an OSD drops writes when it is full, and ops
+  // it is waiting to have a map for): the run ends with an error instead of hanging.
+  uint64_t op_timeout_cycles = 0;
+  bool quiet = false;  // no line when a lossless session's transport fails
 };
 
 struct OsdJob {
@@ -66,10 +70,17 @@ struct OsdJob {
   };
   std::vector<uint64_t> object_ids;  // the objects it cycles through (objects > 0)
   std::vector<Slot> slots;     // by seq % concurrency
-  std::vector<uint8_t> front;  // the last op's front, patched for the next when it can be
+  // The last op's front: the next op to the same object with the same code and epoch only
+  // moves its offset (no encoding, no name, no hash on the common path).
+  std::vector<uint8_t> front;
+  size_t front_len = 0, front_offset_at = 0;
   uint64_t front_object = UINT64_MAX;
   uint16_t front_code = 0;
   uint32_t front_epoch = 0;
+  // The last object name formatted, kept for the replies that name it.
+  char name[256];
+  size_t name_len = 0;
+  uint64_t name_object = UINT64_MAX;
 };
 
 class OsdClientDispatcher final : public ClientWorkload {
@@ -82,6 +93,7 @@ class OsdClientDispatcher final : public ClientWorkload {
   uint64_t next_due_tsc() const override;
   void on_message(Connection& c, const proto::MessageView& m) override;
   void on_resumed(Connection&, uint64_t outage) override { outages_.record(outage); }
+  void on_transport_fault(Connection& c, std::string_view why) override;
   void on_fault(Connection& c, std::string_view why) override;
 
   const RoundTrips& round_trips() const override { return trips_; }
@@ -98,6 +110,7 @@ class OsdClientDispatcher final : public ClientWorkload {
   void next_phase(OsdJob& j);
   bool send_op(OsdJob& j, uint64_t now);
   bool transmit(OsdJob& j, uint64_t seq, uint32_t retry);
+  [[gnu::noinline]] void encode_front(OsdJob& j, const OsdJob::Slot& s, uint32_t retry);
   // The object number the next op of `j` goes to, and where in it.
   void pick_target(OsdJob& j, uint64_t& object, uint64_t& offset);
   bool on_this_osd(const OsdJob& j, uint64_t object) const;
@@ -105,8 +118,10 @@ class OsdClientDispatcher final : public ClientWorkload {
   // elsewhere are skipped, so that every op of a job goes down its one connection, in order.
   uint64_t next_on_osd(const OsdJob& j, uint64_t from) const;
   std::string_view object_name(const OsdJob& j, uint64_t object) const;
+  std::string_view cached_name(OsdJob& j, uint64_t object) const;
   uint16_t op_code(OsdJob::Phase phase) const;
   void follow_map(Connection& c, const proto::MessageView& m);
+  void check_timeouts(uint64_t now);
   void fail(Connection& c, std::string why);
 
   const OsdWorkload& w_;
@@ -114,10 +129,12 @@ class OsdClientDispatcher final : public ClientWorkload {
   std::vector<OsdJob*> jobs_;
   uint32_t epoch_;
   mutable char name_[256];  // object_name's
+  proto::OsdOpReply reply_;  // decoded into, reply after reply: no copies
   RoundTrips trips_;
   LatencyHistogram outages_;  // lossless: one per session resumed
   uint64_t replies_ = 0, errors_ = 0;
   uint64_t maps_followed_ = 0, ops_resent_ = 0, duplicates_ = 0, deleted_ = 0;
+  uint64_t next_timeout_check_ = 0;
   size_t finished_ = 0;
 };
 

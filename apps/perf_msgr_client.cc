@@ -35,6 +35,7 @@ struct Flags {
   int64_t objects = -1;  // -1: the default for the mode
   uint32_t ceph_epoch = 0;
   uint64_t bad_op_at = 0;
+  double op_timeout = 60;
 };
 
 void add_flags(CLI::App& app, Flags& f) {
@@ -73,6 +74,9 @@ void add_flags(CLI::App& app, Flags& f) {
   app.add_option("--ceph-epoch", f.ceph_epoch,
                  "send with this osdmap epoch instead of the mon's (a stale one tests that an "
                  "OSD's MOSDMap is followed)");
+  app.add_option("--op-timeout", f.op_timeout,
+                 "an op unanswered this many seconds fails the run (default 60; 0: wait forever)")
+      ->check(CLI::Range(0.0, 86400.0));
   app.add_option("--inject-bad-op", f.bad_op_at,
                  "tests: send the first job's N-th op without its object hash, as a broken client would");
 }
@@ -134,6 +138,8 @@ int main(int argc, char** argv) {
     osd.objects = objects;
     osd.cleanup = f.cleanup;
     osd.bad_op_at = f.bad_op_at;
+    osd.op_timeout_cycles = cycles(f.op_timeout);
+    osd.quiet = f.quiet || transport.inject_faults;  // injected failures are many, and expected
     if (ceph) {
       osd.object_prefix = fmt::format("perf_msgr_client.{}", cluster.global_id);
       osd.pool = cluster.pool_id;

@@ -32,14 +32,15 @@ class ServerDispatcher final : public Dispatcher {
       ++ignored_;
       return;
     }
-    auto op = proto::decode_osd_op(m.front, m.header.version, m.data.size());
-    if (!op) {
-      c.fault(fmt::format("malformed MOSDOp (tid {}): {}", m.header.tid, to_string(op.error())));
+    proto::OsdOpRequest& op = request_;
+    if (auto e = proto::decode_osd_op(m.front, m.header.version, m.data.size(), op);
+        e != proto::ProtoError::kOk) {
+      c.fault(fmt::format("malformed MOSDOp (tid {}): {}", m.header.tid, to_string(e)));
       return;
     }
     ++ops_;
-    if (think_cycles_ != 0 || deferred_head_ != deferred_tail_ || !reply(c, m.header.tid, *op))
-      defer(c, m.header.tid, *op, rte_rdtsc() + think_cycles_);
+    if (think_cycles_ != 0 || deferred_head_ != deferred_tail_ || !reply(c, m.header.tid, op))
+      defer(c, m.header.tid, op, rte_rdtsc() + think_cycles_);
     if (inject_faults_ && ops_ % inject_faults_ == 0)
       c.transport_fault("transport failure injected (--inject-faults)");
   }
@@ -90,7 +91,8 @@ class ServerDispatcher final : public Dispatcher {
     for (const proto::OsdOp& o : op.ops.view())
       supported &= (o.code & 0xf000) == 0x2000;  // CEPH_OSD_OP_MODE_WR
     constexpr int32_t kNotSupported = -95;  // -EOPNOTSUPP
-    proto::OsdOpReply r = proto::reply_to(op, supported ? 0 : kNotSupported, op.osdmap_epoch);
+    proto::OsdOpReply& r = reply_;
+    proto::reply_to(op, supported ? 0 : kNotSupported, op.osdmap_epoch, r);
     if (supported) {
       r.replay_version = r.bad_replay_version = {++version_, op.osdmap_epoch};
       r.user_version = version_;
@@ -143,6 +145,8 @@ class ServerDispatcher final : public Dispatcher {
   uint64_t think_cycles_, inject_faults_;
   bool verbose_;
   uint64_t version_ = 0;
+  proto::OsdOpRequest request_;  // decoded into, message after message: no copies
+  proto::OsdOpReply reply_;
   uint8_t scratch_[kMaxReplyFront];
   std::unique_ptr<Deferred[]> deferred_storage_ = std::make_unique<Deferred[]>(kDeferred);
   Deferred* deferred_ = deferred_storage_.get();

@@ -22,6 +22,7 @@ void BM_WriteOpEncodeDecode(benchmark::State& state) {
   std::vector<uint8_t> wire(message_head_size(osd_op_front_size(op), 0) + payload.size() +
                             kEpilogueSize);
   FrameDecoder decoder({}, data_crc);
+  OsdOpRequest decoded;
   uint64_t tid = 0;
   for (auto _ : state) {
     // Encode: front straight into the frame buffer, then the data, then the epilogue.
@@ -41,8 +42,8 @@ void BM_WriteOpEncodeDecode(benchmark::State& state) {
     Frame f;
     auto step = decoder.next(in, f);
     auto m = decode_message(f);
-    auto decoded = decode_osd_op(m->front, 8, m->data.size());
-    if (!step.ok() || !decoded.ok() || decoded->ops.items[0].offset != op.ops.items[0].offset)
+    const ProtoError e = decode_osd_op(m->front, 8, m->data.size(), decoded);
+    if (!step.ok() || e != ProtoError::kOk || decoded.ops.items[0].offset != op.ops.items[0].offset)
       state.SkipWithError("round trip failed");
     benchmark::DoNotOptimize(decoded);
   }

@@ -80,8 +80,10 @@ Result<FrameDecoder::Step> FrameDecoder::next(std::span<const uint8_t>& input, F
       }
       pending_ = *pre;
       need_ = size;
+      preamble_known_ = true;
     } else {
       need_ = kPreambleSize;
+      preamble_known_ = false;
     }
     if (input.empty()) return Step::kNeedMore;
   }
@@ -93,17 +95,21 @@ Result<FrameDecoder::Step> FrameDecoder::next(std::span<const uint8_t>& input, F
     have_ += n;
     input = input.subspan(n);
     if (have_ < need_) break;
-    if (need_ == kPreambleSize) {
+    // (A frame may be its preamble alone: one empty segment. Only the flag, not the size, says
+    // whether the preamble is known yet.)
+    if (!preamble_known_) {
       auto pre = decode_preamble(std::span<const uint8_t, kPreambleSize>(partial_.data(),
                                                                          kPreambleSize), limits_);
       if (!pre) return set_fault(pre.error());
       pending_ = *pre;
       need_ = pre->frame_size();
+      preamble_known_ = true;
       continue;
     }
     const size_t size = have_;
     have_ = 0;
     need_ = kPreambleSize;
+    preamble_known_ = false;
     return finish({partial_.data(), size}, pending_, false, frame);
   }
   return Step::kNeedMore;

@@ -114,6 +114,7 @@ class FrameDecoder {
   std::vector<uint8_t> partial_;
   size_t have_ = 0;   // bytes of the current frame in partial_
   size_t need_ = 0;   // its full size once the preamble is known, else kPreambleSize
+  bool preamble_known_ = false;
   Preamble pending_;  // the preamble of the frame being reassembled
 };
 

@@ -41,7 +41,7 @@ void encode_op(WireWriter& w, const OsdOp& op) {
   w.u32(op.payload_len);
 }
 OsdOp decode_op(WireReader& r) {
-  OsdOp op;
+  OsdOp op{};
   op.code = r.u16();
   op.flags = r.u32();
   op.offset = r.u64();
@@ -103,7 +103,7 @@ std::string osd_op_name(uint16_t code) {
 }
 
 OsdOp OsdOp::extent(uint16_t code, uint64_t offset, uint64_t length, uint32_t payload_len) {
-  OsdOp op;
+  OsdOp op{};
   op.code = code;
   op.offset = offset;
   op.length = length;
@@ -190,11 +190,11 @@ size_t encode_front(std::span<uint8_t> out, const OsdOpRequest& op) {
   return w.ok() ? w.size() : 0;
 }
 
-Result<OsdOpRequest> decode_osd_op(std::span<const uint8_t> front, uint16_t header_version,
-                                   size_t data_len) {
+ProtoError decode_osd_op(std::span<const uint8_t> front, uint16_t header_version, size_t data_len,
+                         OsdOpRequest& op) {
   if (header_version != kOsdOpHeadVersion) return ProtoError::kUnsupportedVersion;
   WireReader r(front);
-  OsdOpRequest op;
+  op.ops.count = 0;
   struct_header(r, 1);
   decode_pg(r, op.pool, op.pg_seed);
   r.u8();  // shard
@@ -235,7 +235,7 @@ Result<OsdOpRequest> decode_osd_op(std::span<const uint8_t> front, uint16_t head
   op.features = r.u64();
   if (!r.ok() || op.object.size() > kMaxObjectName || !payloads_match(op.ops, data_len))
     return ProtoError::kMalformedPayload;
-  return op;
+  return ProtoError::kOk;
 }
 
 // --- MOSDOpReply v8 (v9 adds a qos phase byte, v10 a temperature) ---
@@ -243,21 +243,22 @@ Result<OsdOpRequest> decode_osd_op(std::span<const uint8_t> front, uint16_t head
 //   u32 n, ceph_osd_op[n] | s32 retry_attempt | s32 rval[n] | eversion replay_version |
 //   u64 user_version | u8 do_redirect [request_redirect_t] | trace
 
-OsdOpReply reply_to(const OsdOpRequest& request, int32_t result, uint32_t epoch) {
-  OsdOpReply reply;
+void reply_to(const OsdOpRequest& request, int32_t result, uint32_t epoch, OsdOpReply& reply) {
   reply.object = request.object;
   reply.pool = request.pool;
   reply.pg_seed = request.pg_seed;
   reply.flags = (request.flags & ~(kOsdFlagOndisk | kOsdFlagAck)) | kOsdFlagOndisk;
   reply.result = result;
+  reply.bad_replay_version = reply.replay_version = {};
+  reply.user_version = 0;
   reply.osdmap_epoch = epoch;
   reply.retry_attempt = request.retry_attempt;
+  reply.ops.count = 0;
   for (OsdOp op : request.ops.view()) {
     op.payload_len = 0;
     op.rval = result;
     reply.ops.add(op);
   }
-  return reply;
 }
 
 size_t osd_op_reply_front_size(const OsdOpReply& reply) {
@@ -284,11 +285,11 @@ size_t encode_front(std::span<uint8_t> out, const OsdOpReply& reply) {
   return w.ok() ? w.size() : 0;
 }
 
-Result<OsdOpReply> decode_osd_op_reply(std::span<const uint8_t> front, uint16_t header_version,
-                                       size_t data_len) {
+ProtoError decode_osd_op_reply(std::span<const uint8_t> front, uint16_t header_version,
+                               size_t data_len, OsdOpReply& reply) {
   if (header_version < 8 || header_version > 10) return ProtoError::kUnsupportedVersion;
   WireReader r(front);
-  OsdOpReply reply;
+  reply.ops.count = 0;
   reply.object = r.string();
   decode_pg(r, reply.pool, reply.pg_seed);
   reply.flags = r.u64();
@@ -310,7 +311,7 @@ Result<OsdOpReply> decode_osd_op_reply(std::span<const uint8_t> front, uint16_t 
   if (header_version >= 10) r.u32();  // temperature
   if (!r.ok() || reply.object.size() > kMaxObjectName || !payloads_match(reply.ops, data_len))
     return ProtoError::kMalformedPayload;
-  return reply;
+  return ProtoError::kOk;
 }
 
 // --- MOSDMap: fsid | map<epoch, bufferlist> incremental | map<epoch, bufferlist> full |

@@ -44,13 +44,14 @@ inline constexpr size_t kMaxOsdOps = 16;  // per message; more is refused as mal
 // One op: struct ceph_osd_op (38 bytes, packed). Extent ops (read, write, writefull, zero)
 // use offset/length/truncate_size/truncate_seq; set-alloc-hint reads the same 28 bytes as
 // expected_object_size (offset), expected_write_size (length), flags (truncate_size's low half).
+// Trivial (no initializers) so that a list of them costs nothing until used: write `OsdOp op{}`.
 struct OsdOp {
-  uint16_t code = 0;
-  uint32_t flags = 0;
-  uint64_t offset = 0, length = 0, truncate_size = 0;
-  uint32_t truncate_seq = 0;
-  uint32_t payload_len = 0;  // bytes of this op's data in the data segment
-  int32_t rval = 0;          // replies only: the op's own result
+  uint16_t code;
+  uint32_t flags;
+  uint64_t offset, length, truncate_size;
+  uint32_t truncate_seq;
+  uint32_t payload_len;  // bytes of this op's data in the data segment
+  int32_t rval;          // replies only: the op's own result
 
   static OsdOp extent(uint16_t code, uint64_t offset, uint64_t length, uint32_t payload_len);
 };
@@ -62,9 +63,10 @@ struct Eversion {
   bool operator==(const Eversion&) const = default;
 };
 
-// Fixed-capacity list of ops, so that decoding allocates nothing.
+// Fixed-capacity list of ops, so that decoding allocates nothing (and, on the data path, clears
+// nothing: only the first `count` items are set).
 struct OsdOpList {
-  std::array<OsdOp, kMaxOsdOps> items{};
+  std::array<OsdOp, kMaxOsdOps> items;
   uint16_t count = 0;
   std::span<const OsdOp> view() const { return {items.data(), count}; }
   bool add(const OsdOp& op);  // false when full
@@ -107,8 +109,9 @@ size_t encode_front(std::span<uint8_t> out, const OsdOpRequest& op);
 size_t osd_op_offset_position(const OsdOpRequest& op, size_t index);
 // `data_len`: the message's data segment, which the ops' payloads must add up to.
 // `header_version` must be 8 (Pacific and later); older encodings are kUnsupportedVersion.
-Result<OsdOpRequest> decode_osd_op(std::span<const uint8_t> front, uint16_t header_version,
-                                   size_t data_len);
+// Decodes into `out` (the message is large: no copies on the data path); kOk or why not.
+ProtoError decode_osd_op(std::span<const uint8_t> front, uint16_t header_version, size_t data_len,
+                         OsdOpRequest& out);
 
 struct OsdOpReply {
   std::string_view object;
@@ -124,15 +127,15 @@ struct OsdOpReply {
   uint64_t user_version = 0;
 };
 
-// The reply an OSD gives `request`: the same ops (payload_len 0: no data back), `result` in
-// each op's rval too. Version fields are left for the caller.
-OsdOpReply reply_to(const OsdOpRequest& request, int32_t result, uint32_t epoch);
+// The reply an OSD gives `request`, into `out`: the same ops (payload_len 0: no data back),
+// `result` in each op's rval too. Version fields are zero, for the caller to set.
+void reply_to(const OsdOpRequest& request, int32_t result, uint32_t epoch, OsdOpReply& out);
 size_t osd_op_reply_front_size(const OsdOpReply& reply);
 size_t encode_front(std::span<uint8_t> out, const OsdOpReply& reply);  // v8; 0 when too small
 // Versions 8 to 10. A redirect (the OSD asks to resend elsewhere) is kOsdRedirect: pollmsgr
 // does not follow redirects, and never mis-reads one.
-Result<OsdOpReply> decode_osd_op_reply(std::span<const uint8_t> front, uint16_t header_version,
-                                       size_t data_len);
+ProtoError decode_osd_op_reply(std::span<const uint8_t> front, uint16_t header_version,
+                               size_t data_len, OsdOpReply& out);
 
 // What an MOSDMap says about epochs (the maps themselves are not decoded): the OSD sends one
 // when a client's epoch is older than the PG's, and drops the op. The newest epoch is what a

@@ -306,7 +306,8 @@ ProtoError Session::on_frame(const Frame& f, FrameSink& out, SessionHandler& han
         if (ProtoError e = send(out, ServerIdentFrame{{config_.my_addr}, 0, config_.global_seq,
                                                       config_.supported_features,
                                                       config_.required_features,
-                                                      lossy_ ? kConnectLossy : 0, config_.cookie});
+                                                      lossy_ ? kConnectLossy : 0,
+                                                      lossy_ ? 0 : config_.cookie});
             e != ProtoError::kOk)
           return e;
         become_ready(handler);

@@ -22,6 +22,8 @@ class Dispatcher {
   // A lossless session carried on over a new transport after `outage_tsc` cycles without one
   // (from the failure to SESSION_RECONNECT_OK); what the peer lacked is being sent again.
   virtual void on_resumed(Connection&, uint64_t /*outage_tsc*/) {}
+  // A lossless session's transport failed; the session waits (a client redials) for a new one.
+  virtual void on_transport_fault(Connection&, std::string_view /*why*/) {}
   // The connection is about to be destroyed (peer gone, protocol fault, shutdown).
   virtual void on_fault(Connection&, std::string_view /*why*/) {}
   // Once per reactor iteration, after receive: the place for work that is due (sends, timers).

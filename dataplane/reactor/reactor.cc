@@ -282,6 +282,7 @@ void Reactor::park(size_t index, uint64_t now) {
   unwatch(*connections_[index]);
   std::unique_ptr<Connection> c = take(index);
   std::string why = c->fault_reason();
+  dispatcher_.on_transport_fault(*c, why);
   c->drop_transport();
   const uint64_t first = rte_get_tsc_hz() / 1000000 * kFirstRedialUs;
   parked_.push_back({std::move(c), now + resume_window_, now, first, std::move(why), {}});

@@ -271,3 +271,37 @@ TEST(FrameDecoder, DataCrcCanBeSwitchedOff) {
 
 }  // namespace
 }  // namespace pollmsgr::proto
+
+namespace pollmsgr::proto {
+namespace {
+
+TEST(FrameDecoder, APreambleOnlyFrameSplitAcrossChunksIsTakenOnce) {
+  // One empty segment: the frame is its 32-byte preamble alone. Split, it once sent the
+  // reassembly into an endless loop (found by the crc-fixing fuzzer): a hung lcore.
+  std::vector<uint8_t> stream(kPreambleSize);
+  Preamble p;
+  p.tag = Tag::kWait;
+  p.num_segments = 1;
+  write_preamble(stream.data(), p);
+  std::vector<uint8_t> second(64);
+  second.resize(encode_frame(second, AckFrame{7}));
+  stream.insert(stream.end(), second.begin(), second.end());
+  FrameDecoder d;
+  Frame f;
+  std::span<const uint8_t> first_half = std::span<const uint8_t>(stream).first(16);
+  ASSERT_EQ(*d.next(first_half, f), FrameDecoder::Step::kNeedMore);
+  std::span<const uint8_t> rest = std::span<const uint8_t>(stream).subspan(16);
+  auto step = d.next(rest, f);
+  ASSERT_TRUE(step.ok());
+  ASSERT_EQ(*step, FrameDecoder::Step::kFrame);
+  EXPECT_EQ(f.tag(), Tag::kWait);
+  EXPECT_TRUE(f.segments[0].empty());
+  step = d.next(rest, f);
+  ASSERT_TRUE(step.ok());
+  ASSERT_EQ(*step, FrameDecoder::Step::kFrame);
+  EXPECT_EQ(f.tag(), Tag::kAck);
+  EXPECT_TRUE(rest.empty());
+}
+
+}  // namespace
+}  // namespace pollmsgr::proto

@@ -17,6 +17,18 @@ namespace {
 
 using test::RecordingHandler;
 
+// The decoders fill a caller's message (no copies on the data path); tests want values.
+Result<OsdOpRequest> op_of(std::span<const uint8_t> front, uint16_t version, size_t data_len) {
+  OsdOpRequest op;
+  if (auto e = decode_osd_op(front, version, data_len, op); e != ProtoError::kOk) return e;
+  return op;
+}
+Result<OsdOpReply> reply_of(std::span<const uint8_t> front, uint16_t version, size_t data_len) {
+  OsdOpReply r;
+  if (auto e = decode_osd_op_reply(front, version, data_len, r); e != ProtoError::kOk) return e;
+  return r;
+}
+
 RecordingHandler osd_stream(const char* name, Role receiver) {
   return test::receive_stream(test::read_file(test::data_dir() / "msgr2-osd" / name), receiver);
 }
@@ -58,7 +70,7 @@ TEST(OsdOpGolden, LibradosWritefullDecodesFieldForField) {
   ASSERT_EQ(h.messages.size(), 1u);
   const auto& m = h.messages[0];
   ASSERT_EQ(m.type, kMsgOsdOp);
-  auto op = decode_osd_op(m.front_bytes, m.version, m.data);
+  auto op = op_of(m.front_bytes, m.version, m.data);
   ASSERT_TRUE(op.ok()) << to_string(op.error());
   EXPECT_EQ(op->object, "golden-4k");
   EXPECT_EQ(op->pool, 1);
@@ -100,7 +112,7 @@ TEST(OsdOpGolden, OurEncoderWritesLibradosBytesForTheSameFields) {
 TEST(OsdOpGolden, ReadAndBenchWritesDecode) {
   auto get = osd_stream("get-c2s.bin", Role::kServer);
   ASSERT_EQ(get.messages.size(), 1u);
-  auto read = decode_osd_op(get.messages[0].front_bytes, get.messages[0].version, 0);
+  auto read = op_of(get.messages[0].front_bytes, get.messages[0].version, 0);
   ASSERT_TRUE(read.ok());
   EXPECT_EQ(read->ops.items[0].code, osd_op::kRead);
   EXPECT_EQ(read->ops.items[0].length, 4u << 20);  // rados get reads 4 MiB at a time
@@ -110,7 +122,7 @@ TEST(OsdOpGolden, ReadAndBenchWritesDecode) {
   ASSERT_EQ(bench.messages.size(), 16u);
   for (size_t i = 0; i < bench.messages.size(); ++i) {
     const auto& m = bench.messages[i];
-    auto op = decode_osd_op(m.front_bytes, m.version, m.data);
+    auto op = op_of(m.front_bytes, m.version, m.data);
     ASSERT_TRUE(op.ok()) << i;
     EXPECT_EQ(op->object, "benchmark_data_vm_3548_object" + std::to_string(i));
     EXPECT_EQ(op->hash, object_hash_rjenkins(op->object)) << i;
@@ -127,7 +139,7 @@ TEST(OsdOpReplyGolden, TheOsdsRepliesDecode) {
   ASSERT_EQ(put.messages.size(), 1u);
   const auto& m = put.messages[0];
   EXPECT_EQ(m.type, kMsgOsdOpReply);
-  auto r = decode_osd_op_reply(m.front_bytes, m.version, m.data);
+  auto r = reply_of(m.front_bytes, m.version, m.data);
   ASSERT_TRUE(r.ok()) << to_string(r.error());
   EXPECT_EQ(r->object, "golden-4k");
   EXPECT_EQ(r->pool, 1);
@@ -142,7 +154,7 @@ TEST(OsdOpReplyGolden, TheOsdsRepliesDecode) {
 
   auto get = osd_stream("get-s2c.bin", Role::kClient);
   const auto& g = get.messages[0];
-  auto rr = decode_osd_op_reply(g.front_bytes, g.version, g.data);
+  auto rr = reply_of(g.front_bytes, g.version, g.data);
   ASSERT_TRUE(rr.ok());
   EXPECT_EQ(rr->ops.items[0].code, osd_op::kRead);
   EXPECT_EQ(rr->ops.items[0].payload_len, 4096u);  // the object's bytes follow as data
@@ -152,7 +164,7 @@ TEST(OsdOpReplyGolden, TheOsdsRepliesDecode) {
   ASSERT_EQ(bench.messages.size(), 16u);
   uint64_t last_version = 0;
   for (const auto& b : bench.messages) {
-    auto br = decode_osd_op_reply(b.front_bytes, b.version, b.data);
+    auto br = reply_of(b.front_bytes, b.version, b.data);
     ASSERT_TRUE(br.ok());
     EXPECT_EQ(br->result, 0);
     EXPECT_GT(br->user_version, last_version);  // one PG: its log version only grows
@@ -163,9 +175,10 @@ TEST(OsdOpReplyGolden, TheOsdsRepliesDecode) {
 TEST(OsdOpReplyGolden, OurServersReplyIsTheOsdsLayout) {
   auto req = osd_stream("put-c2s.bin", Role::kServer);
   auto rep = osd_stream("put-s2c.bin", Role::kClient);
-  auto op = decode_osd_op(req.messages[0].front_bytes, 8, 4096);
+  auto op = op_of(req.messages[0].front_bytes, 8, 4096);
   ASSERT_TRUE(op.ok());
-  OsdOpReply reply = reply_to(*op, 0, 8);
+  OsdOpReply reply;
+  reply_to(*op, 0, 8, reply);
   reply.bad_replay_version = reply.replay_version = {3, 8};
   reply.user_version = 3;
   reply.flags |= 0x1;  // the OSD also set ACK on this reply
@@ -179,7 +192,7 @@ TEST(OsdMessages, MultiOpRequestsAndRepliesRoundTrip) {
   op.object = "multi";
   op.pool = 2;
   op.osdmap_epoch = 30;
-  OsdOp hint;
+  OsdOp hint{};
   hint.code = osd_op::kSetAllocHint;
   hint.offset = 4u << 20;  // expected object size
   hint.length = 4096;      // expected write size
@@ -187,21 +200,22 @@ TEST(OsdMessages, MultiOpRequestsAndRepliesRoundTrip) {
   op.ops.add(OsdOp::extent(osd_op::kWrite, 8192, 4096, 4096));
   std::vector<uint8_t> front(osd_op_front_size(op));
   ASSERT_EQ(encode_front(front, op), front.size());
-  auto back = decode_osd_op(front, 8, 4096);
+  auto back = op_of(front, 8, 4096);
   ASSERT_TRUE(back.ok());
   ASSERT_EQ(back->ops.count, 2);
   EXPECT_EQ(osd_op_name(back->ops.items[0].code), "set-alloc-hint");
   EXPECT_EQ(back->ops.items[1].offset, 8192u);
   EXPECT_EQ(load_le<uint64_t>(&front[osd_op_offset_position(op, 1)]), 8192u);
   // The data must be exactly the ops' payloads.
-  EXPECT_EQ(decode_osd_op(front, 8, 4095).error(), ProtoError::kMalformedPayload);
-  EXPECT_EQ(decode_osd_op(front, 7, 4096).error(), ProtoError::kUnsupportedVersion);
+  EXPECT_EQ(op_of(front, 8, 4095).error(), ProtoError::kMalformedPayload);
+  EXPECT_EQ(op_of(front, 7, 4096).error(), ProtoError::kUnsupportedVersion);
 
-  OsdOpReply reply = reply_to(*back, 0, 31);
+  OsdOpReply reply;
+  reply_to(*back, 0, 31, reply);
   reply.ops.items[0].rval = -95;
   std::vector<uint8_t> rf(osd_op_reply_front_size(reply));
   ASSERT_EQ(encode_front(rf, reply), rf.size());
-  auto rb = decode_osd_op_reply(rf, 8, 0);
+  auto rb = reply_of(rf, 8, 0);
   ASSERT_TRUE(rb.ok());
   ASSERT_EQ(rb->ops.count, 2);
   EXPECT_EQ(rb->ops.items[0].rval, -95);
@@ -214,25 +228,25 @@ TEST(OsdMessages, ARedirectIsRefusedNotMisread) {
   const size_t redirect_flag = front.size() - 24 - 1;  // before the trace
   ASSERT_EQ(front[redirect_flag], 0);
   front[redirect_flag] = 1;
-  EXPECT_EQ(decode_osd_op_reply(front, 8, 0).error(), ProtoError::kOsdRedirect);
+  EXPECT_EQ(reply_of(front, 8, 0).error(), ProtoError::kOsdRedirect);
 }
 
 TEST(OsdMessages, TruncatedAndHostileFrontsAreErrors) {
   auto req = osd_stream("put-c2s.bin", Role::kServer).messages[0].front_bytes;
   auto rep = osd_stream("put-s2c.bin", Role::kClient).messages[0].front_bytes;
   for (size_t n = 0; n < req.size(); ++n)
-    EXPECT_FALSE(decode_osd_op(std::span(req).first(n), 8, 4096).ok()) << n;
+    EXPECT_FALSE(op_of(std::span(req).first(n), 8, 4096).ok()) << n;
   for (size_t n = 0; n < rep.size(); ++n)
-    EXPECT_FALSE(decode_osd_op_reply(std::span(rep).first(n), 8, 0).ok()) << n;
+    EXPECT_FALSE(reply_of(std::span(rep).first(n), 8, 0).ok()) << n;
   // An op count past what we decode, a snap count past the bytes there, an oversized name.
   const size_t ops_at = 24 + 4 + 4 + 4 + 6 + 21 + 24 + 4 + 8 + 6 + 28 + 4 + 9;
   auto many = req;
   store_le<uint16_t>(&many[ops_at], kMaxOsdOps + 1);
-  EXPECT_EQ(decode_osd_op(many, 8, 4096).error(), ProtoError::kMalformedPayload);
+  EXPECT_EQ(op_of(many, 8, 4096).error(), ProtoError::kMalformedPayload);
   auto snaps = req;
   store_le<uint32_t>(&snaps[ops_at + 2 + 38 + 16], 0x40000000);
-  EXPECT_EQ(decode_osd_op(snaps, 8, 4096).error(), ProtoError::kMalformedPayload);
-  EXPECT_EQ(decode_osd_op_reply(rep, 11, 0).error(), ProtoError::kUnsupportedVersion);
+  EXPECT_EQ(op_of(snaps, 8, 4096).error(), ProtoError::kMalformedPayload);
+  EXPECT_EQ(reply_of(rep, 11, 0).error(), ProtoError::kUnsupportedVersion);
 }
 
 TEST(OsdMessages, OsdMapEpochsFromTheMonsMap) {

@@ -4,6 +4,7 @@
 #include <thread>
 
 #include "dataplane/transport/shm_transport.h"
+#include "tests/unit/wait.h"
 
 namespace pollmsgr::test {
 
@@ -15,7 +16,7 @@ struct ShmPair {
     HostPort addr = parse_host_port("127.0.0.1:" + std::to_string(port));
     ShmListener listener(addr);
     std::thread t([&] { client = ShmEndpoint::connect(addr, {ring_bytes, false}); });
-    while (!server) server = listener.accept();
+    eventually([&] { return bool(server = listener.accept()); }, "the shm server to accept");
     t.join();
   }
 };

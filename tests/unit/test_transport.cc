@@ -14,6 +14,7 @@
 #include "dataplane/transport/tcp_transport.h"
 #include "tests/unit/eal_environment.h"
 #include "tests/unit/shm_pair.h"
+#include "tests/unit/wait.h"
 
 namespace pollmsgr {
 namespace {
@@ -132,7 +133,7 @@ TEST(ShmTransport, HostileClientsAreDroppedAndGoodOnesStillServed) {
   std::unique_ptr<ShmEndpoint> good;
   std::thread client([&] { good = ShmEndpoint::connect(addr, {64 * 1024, false}); });
   std::unique_ptr<ShmEndpoint> served;
-  while (!served) served = listener.accept();
+  test::eventually([&] { return bool(served = listener.accept()); }, "the good client's set-up");
   client.join();
   ASSERT_TRUE(good);
   EXPECT_EQ(served->check_peer(), EndpointStatus::kOk);
@@ -143,18 +144,19 @@ TEST(TcpTransport, BytesBothWaysAndAClosedPeer) {
   HostPort addr = parse_host_port("127.0.0.1:" + std::to_string(listener.port()));
   auto client = TcpEndpoint::connect(addr, {});
   std::unique_ptr<TcpEndpoint> server;
-  while (!server) server = listener.accept({});
+  ASSERT_TRUE(test::eventually([&] { return bool(server = listener.accept({})); }, "the accept"));
   auto w = client->tx_window(5);
   std::memcpy(w.data(), "hello", 5);
   client->tx_commit(5);
   EXPECT_EQ(client->tx_flush(), EndpointStatus::kOk);
   EXPECT_TRUE(client->tx_idle());
   std::string got;
-  while (got.size() < 5) {
+  test::eventually([&] {
     auto r = server->rx_burst();
     got.append(reinterpret_cast<const char*>(r.data()), r.size());
     server->rx_release(r.size());
-  }
+    return got.size() >= 5;
+  }, "5 bytes");
   EXPECT_EQ(got, "hello");
   client.reset();
   for (int i = 0; i < 1000 && server->check_peer() == EndpointStatus::kOk; ++i) server->rx_burst();

@@ -1,0 +1,137 @@
+#pragma once
+// A msgr2 peer on pollmsgr's proto/ over one blocking TCP socket, for the hostile and broken
+// peers the tests play: it completes the handshake honestly, then lets the test send whatever
+// it likes (valid messages, or bytes no honest peer would send) and read what comes back.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "proto/session.h"
+
+namespace pollmsgr::test {
+
+[[noreturn]] inline void die(const std::string& who, const std::string& why) {
+  std::fprintf(stderr, "%s: FAILED: %s\n", who.c_str(), why.c_str());
+  std::exit(2);
+}
+
+class Msgr2Peer : public proto::SessionHandler {
+ public:
+  // Adopts a connected socket and starts the handshake in `role`.
+  Msgr2Peer(std::string who, int fd, proto::SessionConfig config)
+      : who_(std::move(who)), fd_(fd), session_(std::move(config)) {
+    int one = 1;
+    setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    session_.start(out_);
+    flush();
+  }
+  ~Msgr2Peer() override { ::close(fd_); }
+
+  static int connect_to(const std::string& who, uint16_t port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_port = htons(port);
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0)
+      die(who, "cannot connect to 127.0.0.1:" + std::to_string(port));
+    return fd;
+  }
+
+  proto::Session& session() { return session_; }
+  int fd() const { return fd_; }
+
+  // Reads until `done` holds; false when the peer closed first (or `seconds` passed).
+  bool pump_until(const std::function<bool()>& done, double seconds = 20) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    std::vector<uint8_t> buf(1 << 16);
+    while (!done()) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, 100) <= 0) continue;
+      ssize_t n = recv(fd_, buf.data(), buf.size(), 0);
+      if (n <= 0) {
+        closed_ = true;
+        return false;
+      }
+      if (session_.on_bytes({buf.data(), static_cast<size_t>(n)}, out_, *this) != proto::ProtoError::kOk)
+        die(who_, std::string("protocol fault: ") + std::string(to_string(session_.fault())));
+      flush();
+    }
+    return true;
+  }
+  void handshake() {
+    if (!pump_until([&] { return session_.ready(); }))
+      die(who_, std::string("the handshake did not complete (state ") +
+                    proto::to_string(session_.state()) + ")");
+  }
+  // True when the peer has closed the connection (waits up to `seconds` for it).
+  bool closed_by_peer(double seconds) {
+    pump_until([&] { return closed_; }, seconds);
+    return closed_;
+  }
+  bool peer_closed() const { return closed_; }
+  bool has_received() const { return !received_.empty(); }
+
+  // A whole message frame, as the session encodes it (seq and ack filled in).
+  std::vector<uint8_t> encode(proto::MsgHeader2 h, std::span<const uint8_t> front,
+                              std::span<const uint8_t> data = {}) {
+    std::vector<uint8_t> frame(proto::message_head_size(front.size(), 0) + data.size() +
+                               proto::kEpilogueSize);
+    auto head = session_.encode_message(frame, h, front, {}, data);
+    if (!head) die(who_, "cannot encode a message");
+    std::copy(data.begin(), data.end(), frame.begin() + head->head_size);
+    std::copy(head->epilogue.begin(), head->epilogue.begin() + head->epilogue_size,
+              frame.begin() + head->head_size + data.size());
+    frame.resize(head->frame_size(data.size()));
+    return frame;
+  }
+  void send_raw(std::span<const uint8_t> bytes) {
+    size_t off = 0;
+    while (off < bytes.size()) {
+      ssize_t n = ::send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
+      if (n <= 0) return;  // the peer may well have closed on us
+      off += static_cast<size_t>(n);
+    }
+  }
+  void send_message(proto::MsgHeader2 h, std::span<const uint8_t> front,
+                    std::span<const uint8_t> data = {}) {
+    send_raw(encode(h, front, data));
+  }
+
+  // Messages received since the last take.
+  struct Received {
+    proto::MsgHeader2 header;
+    std::vector<uint8_t> front, data;
+  };
+  std::vector<Received> take() { return std::exchange(received_, {}); }
+  void on_message(const proto::MessageView& m) override {
+    received_.push_back({m.header, {m.front.begin(), m.front.end()}, {m.data.begin(), m.data.end()}});
+  }
+
+ private:
+  void flush() {
+    send_raw(out_.bytes);
+    out_.bytes.clear();
+  }
+
+  std::string who_;
+  int fd_;
+  proto::Session session_;
+  proto::VectorSink out_;
+  std::vector<Received> received_;
+  bool closed_ = false;
+};
+
+}  // namespace pollmsgr::test
