@@ -36,8 +36,19 @@ void add_rdma_flags(CLI::App& app, TransportFlags& f) {
 void add_transport_flags(CLI::App& app, TransportFlags& f) {
   app.add_option("--transport", f.transport, "shm (same host), tcp, or rdma")
       ->check(CLI::IsMember({"shm", "tcp", "rdma"}));
-  app.add_option("--shm-ring-kb", f.shm_ring_kb, "shm ring size per direction, KiB (default 1024)")
+  app.add_option("--shm-ring-kb", f.shm_ring_kb,
+                 "shm: the ring this side sends through, KiB (default 1024)")
       ->check(CLI::Range(4u, 1u << 20));
+  app.add_option("--shm-max-peer-ring-kb", f.shm_max_peer_ring_kb,
+                 "shm: the largest ring a peer may ask us to map, KiB (default 65536)")
+      ->check(CLI::Range(4u, 1u << 20));
+  app.add_option("--shm-dir", f.shm_dir,
+                 "shm: the directory of the servers' socket files (default /tmp/pollmsgr-shm-UID, "
+                 "made mode 0700)");
+  app.add_option("--shm-allow-uid", f.shm_allow_uids,
+                 "shm: the uids a peer may run as (default: our own); repeat for more");
+  app.add_flag("--serve-floor-probe", f.serve_floor_probe,
+               "shm server: answer clients' --measure-floor (it spins the lcore, up to a second)");
   app.add_flag("--no-data-crc", f.no_data_crc,
                "skip data-segment crcs (like Ceph's ms_crc_data = false); both sides must agree");
   app.add_option("--mode", f.mode,
@@ -63,18 +74,35 @@ void add_transport_flags(CLI::App& app, TransportFlags& f) {
   add_rdma_flags(app, f);
 }
 
-std::unique_ptr<verbs::RdmaTransport> make_rdma_transport(const TransportFlags& f,
-                                                          MessengerOptions& o, size_t reactors) {
-  if (o.transport != TransportKind::kRdma) return nullptr;
-  verbs::RdmaOptions options = f.rdma;
-  options.chunk_bytes = f.rdma_chunk_kb * 1024;
-  auto rdma = std::make_unique<verbs::RdmaTransport>(options, reactors,
-                                                     wait_policy(f) != WaitPolicy::kPoll);
-  o.rdma = rdma.get();
-  return rdma;
+std::unique_ptr<Transport> make_transport(const TransportFlags& f, MessengerOptions& o,
+                                          size_t reactors) {
+  std::unique_ptr<Transport> t;
+  if (f.transport == "shm") {
+    if (f.shm_ring_kb % 4 != 0)
+      throw StartupError(fmt::format("--shm-ring-kb {} must be a multiple of 4", f.shm_ring_kb));
+    ShmOptions s;
+    s.ring_bytes = f.shm_ring_kb * 1024;
+    s.max_peer_ring_bytes = f.shm_max_peer_ring_kb * 1024;
+    s.dir = f.shm_dir;
+    s.allowed_uids = f.shm_allow_uids;
+    s.serve_floor_probe = f.serve_floor_probe;
+    t = std::make_unique<ShmTransport>(s);
+  } else if (f.transport == "tcp") {
+    t = std::make_unique<TcpTransport>();
+  } else if (f.transport == "rdma") {
+    verbs::RdmaOptions options = f.rdma;
+    options.chunk_bytes = f.rdma_chunk_kb * 1024;
+    t = std::make_unique<verbs::RdmaTransport>(options, reactors,
+                                               wait_policy(f) != WaitPolicy::kPoll);
+  } else {
+    throw StartupError(fmt::format("--transport '{}': expected shm, tcp or rdma", f.transport));
+  }
+  o.transport = t.get();
+  return t;
 }
 
-std::string rdma_census(const verbs::RdmaTransport* rdma) {
+std::string rdma_census(const Transport& transport) {
+  auto* rdma = dynamic_cast<const verbs::RdmaTransport*>(&transport);
   if (!rdma) return {};
   const auto c = rdma->census();
   return fmt::format("rdma: {} buffers: {} in the pool, {} posted for receive, {} held by "
@@ -93,12 +121,8 @@ double process_cpu_seconds() {
 
 MessengerOptions messenger_options(const TransportFlags& f, proto::EntityType my_type) {
   MessengerOptions o;
-  o.transport = parse_transport(f.transport);
   o.my_type = my_type;
   o.data_crc = !f.no_data_crc;
-  if (f.shm_ring_kb % 4 != 0)
-    throw StartupError(fmt::format("--shm-ring-kb {} must be a multiple of 4", f.shm_ring_kb));
-  o.shm.ring_bytes = f.shm_ring_kb * 1024;
   o.lossy = !f.lossless;
   o.reconnect_window_ms = static_cast<uint32_t>(f.reconnect_window_s * 1000);
   o.peer_timeout_ms = static_cast<uint32_t>(f.peer_timeout_s * 1000);

@@ -1,11 +1,14 @@
 #pragma once
-// What perf_msgr_server and perf_msgr_client share: transport and wait-mode flags, SIGINT/SIGTERM
-// handling, the process's CPU time.
+// What perf_msgr_server and perf_msgr_client share: transport and wait-mode flags, the transport
+// they choose, SIGINT/SIGTERM handling, the process's CPU time.
 #include <atomic>
+#include <memory>
 #include <string>
 
 #include "dataplane/messenger/messenger.h"
 #include "dataplane/reactor/reactor.h"
+#include "dataplane/transport/shm_transport.h"
+#include "dataplane/transport/tcp_transport.h"
 #include "verbs/rdma_transport.h"
 
 namespace CLI {
@@ -17,6 +20,10 @@ namespace pollmsgr::perf {
 struct TransportFlags {
   std::string transport = "shm";
   uint32_t shm_ring_kb = 1024;
+  uint32_t shm_max_peer_ring_kb = 65536;
+  std::string shm_dir;
+  std::vector<uid_t> shm_allow_uids;
+  bool serve_floor_probe = false;
   bool no_data_crc = false;
   std::string mode = "poll";
   bool event_handoff = false;
@@ -28,16 +35,15 @@ struct TransportFlags {
   uint64_t inject_faults = 0;  // break a connection's transport every this many messages received
 };
 void add_transport_flags(CLI::App& app, TransportFlags& flags);
-// Validates the flags into messenger options (throws StartupError).
+// Validates the flags into messenger options, without the transport (throws StartupError).
 MessengerOptions messenger_options(const TransportFlags& flags, proto::EntityType my_type);
 WaitPolicy wait_policy(const TransportFlags& flags);  // throws StartupError
-// --transport rdma: opens the device and registers the buffers (throws StartupError); else
-// nullptr. It must outlive the Messenger and every connection.
-std::unique_ptr<verbs::RdmaTransport> make_rdma_transport(const TransportFlags& flags,
-                                                          MessengerOptions& options,
-                                                          size_t reactors);
+// The transport the flags ask for (for rdma: the device opened, the buffers registered); it
+// must outlive the Messenger and every connection. Sets options.transport. Throws StartupError.
+std::unique_ptr<Transport> make_transport(const TransportFlags& flags, MessengerOptions& options,
+                                          size_t reactors);
 // One line on where the rdma buffers are, for the final report (empty without rdma).
-std::string rdma_census(const verbs::RdmaTransport* rdma);
+std::string rdma_census(const Transport& transport);
 
 // User + system CPU time of this process so far, seconds.
 double process_cpu_seconds();

@@ -102,11 +102,11 @@ int main(int argc, char** argv) {
                               : f.op == "writefull" ? OsdOpKind::kWriteFull : OsdOpKind::kWrite;
     MessengerOptions mo = messenger_options(transport, proto::EntityType::kClient);
     const WaitPolicy policy = wait_policy(transport);
-    if (f.measure_floor && mo.transport != TransportKind::kShm)
+    if (f.measure_floor && transport.transport != "shm")
       throw StartupError("--measure-floor needs --transport shm: it pings a cache line in the "
                          "memory the two processes share");
     if (ceph && f.ping) throw StartupError("--ping and --ceph-pool: ping the OSD's address instead");
-    if (ceph && mo.transport != TransportKind::kTcp)
+    if (ceph && transport.transport != "tcp")
       throw StartupError("--ceph-pool needs --transport tcp: that is what Ceph's daemons speak");
     if (ceph && !mo.lossy)
       throw StartupError("--ceph-pool and --lossless: Ceph's OSDs keep lossy sessions with clients");
@@ -152,7 +152,7 @@ int main(int argc, char** argv) {
     PingWorkload ping{f.concurrency, f.ios, osd.think_cycles, 0, 0};
 
     std::vector<unsigned> lcores = runtime.lcores();
-    auto rdma = make_rdma_transport(transport, mo, lcores.size());  // outlives the reactors
+    auto backend = make_transport(transport, mo, lcores.size());  // outlives the reactors
     std::vector<std::unique_ptr<Reactor>> reactors(lcores.size());
     std::vector<Reactor*> reactor_ptrs(lcores.size());
     std::vector<std::unique_ptr<ClientWorkload>> dispatchers;
@@ -228,8 +228,10 @@ int main(int argc, char** argv) {
         if (f.measure_floor && i == 0) {
           constexpr size_t kRounds = 20000, kWarm = 2000;
           floor_rtts.resize(kRounds);
-          static_cast<ShmEndpoint&>(first->endpoint()).measure_floor(floor_rtts.data(), kRounds);
-          floor_rtts.erase(floor_rtts.begin(), floor_rtts.begin() + kWarm);
+          if (static_cast<ShmEndpoint&>(first->endpoint()).measure_floor(floor_rtts.data(), kRounds))
+            floor_rtts.erase(floor_rtts.begin(), floor_rtts.begin() + kWarm);
+          else
+            floor_rtts.clear();  // the server does not serve the probe: said below
         }
         reactors[i]->run(stop_requested());
       }
@@ -259,7 +261,7 @@ int main(int argc, char** argv) {
     const std::string what = f.ping ? "KEEPALIVE2 round trips" : fmt::format("{} B {}s", f.msg_len, f.op);
 
     nlohmann::json out = {
-        {"transport", to_string(mo.transport)}, {"mode", to_string(policy)},
+        {"transport", backend->name()}, {"mode", to_string(policy)},
         {"workload", f.ping ? "ping" : f.op}, {"numjobs", f.numjobs},
         {"concurrency", f.concurrency}, {"msg_len", f.msg_len}, {"ops", all.measured()},
         {"seconds", seconds}, {"iops", iops}, {"mbps", mbps}, {"errors", errors},
@@ -268,7 +270,7 @@ int main(int argc, char** argv) {
         {"transport_faults", transport_faults}, {"latency_us", latency_json(h)},
         {"cdf", cdf_json(h)}};
     fmt::print("\nperf_msgr_client: {} over {} ({} mode), {} job{} x {} in flight, {}\n",
-               f.server_addr, to_string(mo.transport), to_string(policy), f.numjobs,
+               f.server_addr, backend->name(), to_string(policy), f.numjobs,
                f.numjobs > 1 ? "s" : "", f.concurrency, what);
     fmt::print("  ops        {:>12}   in {:.3f} s\n", all.measured(), seconds);
     fmt::print("  ops/s      {:>12.0f}\n", iops);
@@ -276,6 +278,8 @@ int main(int argc, char** argv) {
     fmt::print("  cpu        {:>12.3f} us/op  ({:.2f} s of this process)\n", cpu_us_per_op,
                cpu_seconds);
     fmt::print("  round trip, us:  {}\n", latency_line(h));
+    if (f.measure_floor && floor_rtts.empty())
+      fmt::print("  floor: the server did not answer the probe (start it with --serve-floor-probe)\n");
     if (!floor_rtts.empty()) {
       std::sort(floor_rtts.begin(), floor_rtts.end());
       const double p50 = to_us(floor_rtts[floor_rtts.size() / 2]) * 1000;

@@ -192,7 +192,7 @@ int main(int argc, char** argv) {
     lcores.resize(workers);
     const uint64_t think_cycles =
         static_cast<uint64_t>(think_us * static_cast<double>(rte_get_tsc_hz()) / 1e6);
-    auto rdma = perf::make_rdma_transport(transport, mo, workers);  // outlives the reactors
+    auto backend = perf::make_transport(transport, mo, workers);  // outlives the reactors
     std::vector<std::unique_ptr<ServerDispatcher>> dispatchers;
     std::vector<std::unique_ptr<Reactor>> reactors;
     std::vector<Reactor*> reactor_ptrs;
@@ -213,7 +213,7 @@ int main(int argc, char** argv) {
     }
     if (!quiet)
       fmt::print("perf_msgr_server: serving {} on {} ({} mode, {} worker lcore{}), think time {} us\n",
-                 bind.to_string(), to_string(mo.transport), to_string(policy), workers,
+                 bind.to_string(), backend->name(), to_string(policy), workers,
                  workers > 1 ? "s" : "", think_us);
     std::fflush(stdout);
     const double cpu_at_start = perf::process_cpu_seconds();
@@ -246,11 +246,11 @@ int main(int argc, char** argv) {
                                {"connections", s.connections_adopted}, {"sleeps", s.sleeps}});
     }
     const double cpu_seconds = perf::process_cpu_seconds() - cpu_at_start;
-    if (rdma) fmt::print("{}\n", perf::rdma_census(rdma.get()));
+    if (auto census = perf::rdma_census(*backend); !census.empty()) fmt::print("{}\n", census);
     fmt::print("perf_msgr_server: {} ops in all, {} connections accepted, {:.3f} us cpu/op\n", total,
                messenger.accepted(), total ? cpu_seconds * 1e6 / double(total) : 0.0);
     if (!json_path.empty()) {
-      nlohmann::json out = {{"transport", to_string(mo.transport)}, {"mode", to_string(policy)},
+      nlohmann::json out = {{"transport", backend->name()}, {"mode", to_string(policy)},
                             {"ops", total}, {"connections", messenger.accepted()},
                             {"cpu_seconds", cpu_seconds}, {"lcores", lcore_reports},
                             {"transport_faults", transport_faults},

@@ -205,8 +205,11 @@ ProtoError Session::on_frame(const Frame& f, FrameSink& out, SessionHandler& han
       state_ = State::kAuth;
       if (!client) return ProtoError::kOk;
       // A monitor hands out global_ids; every other daemon checks the one the mon gave.
+      // A client that starts over (a lossless resume) says it is who it was: the global_id the
+      // server gave it, so that the session it resumes is its own.
       const auto payload = encode_auth_none_payload(
-          {config_.my_type, config_.auth_name, config_.global_id, peer_type_ == EntityType::kMon});
+          {config_.my_type, config_.auth_name, global_id_ ? global_id_ : config_.global_id,
+           peer_type_ == EntityType::kMon});
       return send(out, AuthRequestFrame{kAuthMethodNone, {kConModeCrc}, payload});
     }
     case State::kAuth:

@@ -66,7 +66,7 @@ class RdmaEndpoint final : public Endpoint {
                uint32_t peer_large_bytes);
   int side_channel() const { return side_.get(); }
 
-  std::span<const uint8_t> rx_burst() override;
+  std::span<const uint8_t> rx_window() override;
   void rx_release(size_t n) override;
   std::span<uint8_t> tx_window(size_t want) override;
   void tx_commit(size_t n) override;
@@ -76,7 +76,6 @@ class RdmaEndpoint final : public Endpoint {
   int wait_fd() const override { return channel_ ? channel_->fd : -1; }
   bool arm_wait() override;
   void disarm_wait() override;
-  const char* kind() const override { return "rdma"; }
   // Its queue pair belongs to its lcore's shared receive queue.
   bool movable_between_lcores() const override { return false; }
 

@@ -108,7 +108,7 @@ void RdmaEndpoint::start_reads() {
   }
 }
 
-std::span<const uint8_t> RdmaEndpoint::rx_burst() {
+std::span<const uint8_t> RdmaEndpoint::rx_window() {
   poll_completions();
   if (reads_in_flight_ < rx_.size()) start_reads();
   if (rx_.empty() || rx_.front().state != RxChunk::kReady) return {};

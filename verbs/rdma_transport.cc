@@ -191,7 +191,7 @@ std::unique_ptr<RdmaEndpoint> RdmaTransport::make_endpoint(size_t index, UniqueF
 }
 
 std::unique_ptr<Endpoint> RdmaTransport::connect(const HostPort& server, size_t index,
-                                                 uint64_t resume_cookie) {
+                                                 uint64_t resume_cookie, bool) {
   UniqueFd side = tcp_connect(server, "perf_msgr_server with --transport rdma");
   auto ep = make_endpoint(index, std::move(side));
   const Hello mine = hello(options_, large_bytes(), ep->address(), resume_cookie);
@@ -226,7 +226,7 @@ void RdmaTransport::listen(const HostPort& bind) {
 
 int RdmaTransport::listen_fd() const { return listener_ ? listener_->fd() : -1; }
 
-TransportFactory::Accepted RdmaTransport::accept(const Placement& place) {
+Transport::Accepted RdmaTransport::accept(const Placement& place) {
   if (pending_.size() < kMaxPendingAccepts) {
     if (UniqueFd fd = listener_->accept_socket())
       pending_.push_back({std::move(fd), rte_rdtsc() + rte_get_tsc_hz() * kSetupTimeoutMs / 1000});

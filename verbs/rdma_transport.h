@@ -17,7 +17,7 @@
 
 #include "dataplane/mem/buffer_pool.h"
 #include "dataplane/transport/tcp_transport.h"
-#include "dataplane/transport/transport_factory.h"
+#include "dataplane/transport/transport.h"
 #include "verbs/verbs_device.h"
 
 namespace pollmsgr::verbs {
@@ -38,14 +38,17 @@ struct RdmaOptions {
 class SharedReceiveQueue;
 class RdmaEndpoint;
 
-class RdmaTransport final : public TransportFactory {
+class RdmaTransport final : public Transport {
  public:
   // Opens the device, registers the pool, makes one SRQ per reactor. Throws StartupError.
   RdmaTransport(const RdmaOptions& options, size_t reactors, bool event_mode);
   ~RdmaTransport() override;
 
+  const char* name() const override { return "rdma"; }
+  // Blocks for the side-channel exchange (up to a few seconds) whatever `wait` says: a queue
+  // pair needs the peer's address before it can carry a byte.
   std::unique_ptr<Endpoint> connect(const HostPort& server, size_t reactor_index,
-                                    uint64_t resume_cookie = 0) override;
+                                    uint64_t resume_cookie, bool wait) override;
   void listen(const HostPort& bind) override;
   int listen_fd() const override;
   Accepted accept(const Placement& place) override;

@@ -15,12 +15,10 @@ struct alignas(64) Buffer {
   uint32_t length;     // bytes of valid data
   uint32_t lkey;       // verbs registration keys of the memory behind data(): local, and for
   uint32_t rkey;       // the peer's RDMA READ/WRITE; 0 until registered
-  uint32_t user;       // free for the owner of the buffer (e.g. a ring slot or a work-request id)
+  uint32_t reserved;
 
   uint8_t* data() { return reinterpret_cast<uint8_t*>(this + 1); }
   const uint8_t* data() const { return reinterpret_cast<const uint8_t*>(this + 1); }
-  std::span<uint8_t> space() { return {data(), capacity}; }
-  std::span<const uint8_t> bytes() const { return {data(), length}; }
 
   inline void release();
 };

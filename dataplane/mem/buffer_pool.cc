@@ -89,27 +89,4 @@ void BufferPool::set_keys(const std::function<Keys(const void* addr)>& keys_of) 
   rte_mempool_obj_iter(mempool_, cb, const_cast<std::function<Keys(const void*)>*>(&keys_of));
 }
 
-std::vector<PoolSet::SizeClass> PoolSet::default_classes() {
-  return {{4u << 10, 4096}, {64u << 10, 256}, {1u << 20, 24}};
-}
-
-PoolSet::PoolSet(const std::string& name_prefix, const std::vector<SizeClass>& classes) {
-  std::vector<SizeClass> sorted = classes;
-  std::sort(sorted.begin(), sorted.end(),
-            [](const SizeClass& a, const SizeClass& b) { return a.buffer_size < b.buffer_size; });
-  for (const auto& c : sorted)
-    pools_.push_back(std::make_unique<BufferPool>(
-        fmt::format("{}_{}k", name_prefix, c.buffer_size >> 10), c.buffer_size, c.count));
-}
-
-Buffer* PoolSet::get(size_t bytes) {
-  for (auto& p : pools_)
-    if (p->buffer_size() >= bytes) return p->get();
-  return nullptr;
-}
-
-size_t PoolSet::largest_buffer() const {
-  return pools_.empty() ? 0 : pools_.back()->buffer_size();
-}
-
 }  // namespace pollmsgr

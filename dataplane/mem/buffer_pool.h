@@ -2,9 +2,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
-#include <memory>
 #include <string>
-#include <vector>
 
 #include "dataplane/mem/buffer.h"
 
@@ -47,24 +45,5 @@ class BufferPool {
 };
 
 inline void Buffer::release() { pool->put(this); }
-
-// Size classes (e.g. 4 KiB, 64 KiB, 1 MiB): get(n) takes from the smallest class that fits.
-class PoolSet {
- public:
-  struct SizeClass {
-    uint32_t buffer_size;
-    uint32_t count;
-  };
-  static std::vector<SizeClass> default_classes();
-
-  PoolSet(const std::string& name_prefix, const std::vector<SizeClass>& classes);
-
-  Buffer* get(size_t bytes);  // nullptr: no class fits, or that class is empty
-  size_t largest_buffer() const;
-  const std::vector<std::unique_ptr<BufferPool>>& pools() const { return pools_; }
-
- private:
-  std::vector<std::unique_ptr<BufferPool>> pools_;  // ascending buffer size
-};
 
 }  // namespace pollmsgr

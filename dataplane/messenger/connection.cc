@@ -1,12 +1,15 @@
+// A connection's data path: receive and dispatch, send in order through a bounded queue,
+// timers. Keeping and resending lossless messages is in connection_lossless.cc.
 #include "dataplane/messenger/connection.h"
 
 #include <rte_cycles.h>
 
+#include <cstring>
 #include <fmt/format.h>
 
-#include <cstring>
-
-#include "dataplane/runtime/startup_error.h"
+#include "dataplane/reactor/owner_check.h"
+#include "dataplane/reactor/reactor.h"
+#include "dataplane/runtime/tsc.h"
 
 namespace pollmsgr {
 
@@ -33,34 +36,20 @@ void Connection::start() {
 }
 
 void Connection::fault(std::string why) {
+  POLLMSGR_ASSERT_OWNER(owner_);
   if (fault_.empty()) fault_ = why.empty() ? "fault" : std::move(why);
 }
 
 void Connection::transport_fault(std::string why) {
   if (fault_.empty()) {
     transport_failed_ = true;
-    if (session_.ready()) failed_at_tsc_ = rte_rdtsc();  // not again while reconnecting
+    if (session_.ready()) {  // the outage starts (a redial that fails does not start another)
+      outage_ = {rte_rdtsc(), why, {}, 0, 0};
+    } else {
+      outage_.last_error = why;
+    }
   }
   fault(std::move(why));
-}
-
-bool Connection::poll_rx(uint64_t now) {
-  auto chunk = endpoint_->rx_burst();
-  if (chunk.empty()) return false;
-  heard_at_tsc_ = now;
-  // Whole frames are parsed in place, a split one goes into the session's reassembly; after a
-  // burst of frames the rest waits, so replies go out (and the peer works) sooner.
-  const size_t available = chunk.size();
-  const proto::ProtoError e = session_.on_bytes(chunk, *this, *this, kRxBurstFrames);
-  endpoint_->rx_release(available - chunk.size());
-  if (e != proto::ProtoError::kOk) fault(std::string("msgr2: ") + std::string(to_string(e)));
-  return true;
-}
-
-void Connection::flush_tx() {
-  if (queue_head_ != queue_tail_) pump();
-  if (unacked_sent_ != unacked_tail_) transmit_unacked();
-  if (endpoint_->tx_flush() != EndpointStatus::kOk) peer_gone("peer closed the connection");
 }
 
 namespace {
@@ -82,12 +71,37 @@ std::string handshake_hint(const proto::Session& s) {
 }  // namespace
 
 void Connection::peer_gone(const char* what) {
-  std::string why = what;
-  if (!session_.was_ready() && session_.state() != proto::Session::State::kFault) why += handshake_hint(session_);
+  // The transport's own words when it has them ("cannot connect to ...: Connection refused").
+  std::string why = endpoint_ && *endpoint_->failure() ? endpoint_->failure() : what;
+  if (!session_.was_ready() && session_.state() != proto::Session::State::kFault &&
+      session_.state() != proto::Session::State::kBanner)
+    why += handshake_hint(session_);
   transport_fault(std::move(why));
 }
 
+bool Connection::poll_rx(uint64_t now) {
+  POLLMSGR_ASSERT_OWNER(owner_);
+  auto chunk = endpoint_->rx_window();
+  if (chunk.empty()) return false;
+  heard_at_tsc_ = now;
+  // Whole frames are parsed in place, a split one goes into the session's reassembly; after a
+  // burst of frames the rest waits, so replies go out (and the peer works) sooner.
+  const size_t available = chunk.size();
+  const proto::ProtoError e = session_.on_bytes(chunk, *this, *this, kRxBurstFrames);
+  endpoint_->rx_release(available - chunk.size());
+  if (e != proto::ProtoError::kOk) fault(std::string("msgr2: ") + std::string(to_string(e)));
+  return true;
+}
+
+void Connection::flush_tx() {
+  POLLMSGR_ASSERT_OWNER(owner_);
+  if (queue_head_ != queue_tail_) pump();
+  if (unacked_sent_ != unacked_tail_) transmit_unacked();
+  if (endpoint_->tx_flush() != EndpointStatus::kOk) peer_gone("peer closed the connection");
+}
+
 bool Connection::send_keepalive(proto::Timestamp stamp) {
+  POLLMSGR_ASSERT_OWNER(owner_);
   if (!ready() || tx_queued() == kQueueDepth) return false;
   return session_.send_keepalive(*this, stamp) == proto::ProtoError::kOk;
 }
@@ -135,6 +149,7 @@ void Connection::commit(size_t n) {
 }
 
 SendStatus Connection::send(const OutMessage& m) {
+  POLLMSGR_ASSERT_OWNER(owner_);
   proto::MsgHeader2 h;
   h.type = m.type;
   h.tid = m.tid;
@@ -205,101 +220,6 @@ bool Connection::pump() {
   return true;
 }
 
-// --- lossless ---
-
-SendStatus Connection::send_lossless(const proto::MsgHeader2& h, const OutMessage& m) {
-  // Accepted while the transport is down too (it goes after the reconnect); not before the
-  // session first came up, nor after a final fault or a close.
-  if (!session_.was_ready() || session_.state() == proto::Session::State::kClosed ||
-      (faulted() && !transport_failed_))
-    return SendStatus::kNotReady;
-  if (proto::message_head_size(m.front.size(), 0) > kInlineBytes) return SendStatus::kTooLarge;
-  forget_acked();
-  if (unacked() == kUnackedDepth) return SendStatus::kBusy;
-  Unacked& u = unacked_[unacked_tail_ % kUnackedDepth];
-  u.header = h;
-  u.header.seq = session_.take_seq();
-  std::memcpy(u.front.data(), m.front.data(), m.front.size());
-  u.front_len = static_cast<uint32_t>(m.front.size());
-  u.data = m.data;
-  ++unacked_tail_;
-  if (ready()) transmit_unacked();
-  return unacked_sent_ == unacked_tail_ ? SendStatus::kSent : SendStatus::kQueued;
-}
-
-void Connection::transmit_unacked() {
-  if (!ready()) return;
-  for (; unacked_sent_ != unacked_tail_; ++unacked_sent_) {
-    const Unacked& u = unacked_[unacked_sent_ % kUnackedDepth];
-    const SendStatus s = transmit(u.header, {u.front.data(), u.front_len}, u.data);
-    if (s != SendStatus::kSent && s != SendStatus::kQueued) return;  // no room: next flush
-  }
-}
-
-void Connection::forget_acked() {
-  const uint64_t acked = session_.peer_acked_seq();
-  while (unacked_head_ != unacked_tail_ && unacked_[unacked_head_ % kUnackedDepth].header.seq <= acked)
-    ++unacked_head_;
-  unacked_sent_ = std::max(unacked_sent_, unacked_head_);
-}
-
-bool Connection::resumable() const {
-  return transport_failed_ && unacked_ && session_.lossless() && session_.was_ready() &&
-         session_.state() != proto::Session::State::kClosed;
-}
-
-void Connection::new_transport(std::unique_ptr<Endpoint> endpoint) {
-  endpoint_ = std::move(endpoint);
-  queue_head_ = queue_tail_ = 0;  // whatever waited was for the old transport
-  heard_at_tsc_ = rte_rdtsc();
-  fault_.clear();
-  transport_failed_ = false;
-}
-
-void Connection::drop_transport() { endpoint_.reset(); }
-
-bool Connection::redial(std::string& error) {
-  try {
-    new_transport(redial_());
-  } catch (const StartupError& e) {
-    error = e.what();
-    return false;
-  }
-  if (auto e = session_.restart(*this); e != proto::ProtoError::kOk)
-    fault(std::string("msgr2: ") + std::string(to_string(e)));
-  return true;
-}
-
-bool Connection::resumes(const proto::ReconnectFrame& r) const {
-  // A connect_seq not above the last one taken is an older attempt of the same client, arriving
-  // late: it must not replace the transport of a newer one.
-  return session_.role() == proto::Role::kServer && unacked_ && session_.lossless() &&
-         session_.was_ready() && session_.peer_cookie() == r.client_cookie &&
-         r.server_cookie == session_.cookie() && r.connect_seq > session_.connect_seq() &&
-         session_.state() != proto::Session::State::kClosed;
-}
-
-void Connection::resume_from(Connection& fresh) {
-  const proto::ReconnectFrame request = fresh.session_.resume_request();
-  new_transport(std::move(fresh.endpoint_));
-  fresh.fault("resumed an earlier session");
-  if (auto e = session_.resume(*this, request, *this); e != proto::ProtoError::kOk)
-    fault(std::string("msgr2: ") + std::string(to_string(e)));
-}
-
-void Connection::close() {
-  if (ready()) session_.send_reset(*this, true);
-}
-
-void Connection::refuse_resume() { session_.refuse_resume(*this); }
-
-void Connection::on_resumed() {
-  forget_acked();
-  unacked_sent_ = unacked_head_;  // everything not acknowledged goes again, in order
-  transmit_unacked();
-  if (dispatcher_) dispatcher_->on_resumed(*this, rte_rdtsc() - failed_at_tsc_);
-}
-
 void Connection::on_timer(uint64_t now) {
   endpoint_->on_timer();
   if (faulted()) return;
@@ -307,8 +227,7 @@ void Connection::on_timer(uint64_t now) {
   if (peer_timeout_ && quiet > peer_timeout_) {
     // A live peer answers KEEPALIVE2 even with nothing else to say; a silent one (a stopped
     // process, a network cut without a reset) is a failed transport.
-    transport_fault(fmt::format("nothing from the peer for {:.1f} s",
-                                double(quiet) / double(rte_get_tsc_hz())));
+    transport_fault(fmt::format("nothing from the peer for {:.1f} s", tsc_to_seconds(quiet)));
     return;
   }
   // Control frames only when the queue has room: a session faults on a frame it cannot send.

@@ -1,13 +1,20 @@
 #pragma once
 // A connection: an msgr2 session over a transport endpoint, owned by one lcore for life.
 // Outgoing bytes keep their order: a message (or control frame) that does not fit the
-// transport's window now waits in a small fixed queue and is pumped out as credits return, so
+// transport's window now waits in a small fixed queue and is pumped out as the window opens, so
 // messages of any size (0 B to beyond 16 MiB) stream through bounded transport buffers.
 //
 // A lossless connection (both sides asked for it) keeps every message until the peer
 // acknowledges it, and survives the failure of its transport: the client dials again and
 // resumes the session, the server's session waits for it, and what the peer has not
 // acknowledged goes again. The reactor does the parking, dialling and matching (reactor.h).
+// (connection.cc: the data path; connection_lossless.cc: keeping, resending, resuming.)
+//
+// Threads and lifetime. A Connection belongs to the reactor that adopted it, and every call
+// below is that lcore's (debug builds assert it), except where a group says otherwise. The
+// application sees a Connection* in its Dispatcher's callbacks and from Messenger::connect_to;
+// it stays valid until Dispatcher::on_fault for it returns (after which the reactor destroys
+// it). A lossless connection keeps its Connection* across transport failures.
 #include <array>
 #include <cstdint>
 #include <functional>
@@ -25,9 +32,10 @@ struct OutMessage {
   uint16_t type = 0;
   uint64_t tid = 0;
   std::span<const uint8_t> front;
-  // Not copied when the message has to wait: it must stay valid and unchanged until the
-  // connection's tx queue has drained (tx_queued() == 0) or the connection is gone; on a
-  // lossless connection, until the peer has acknowledged it (unacked() == 0).
+  // Copied into the transport once, when there is room for it. Until then it must stay valid
+  // and unchanged: until the connection's tx queue has drained (tx_queued() == 0) or the
+  // connection is gone; on a lossless connection, until the peer has acknowledged it
+  // (unacked() == 0), since it may have to go again.
   std::span<const uint8_t> data;
   uint16_t priority = 127;
   uint16_t version = 1;
@@ -42,57 +50,70 @@ class Connection final : public proto::SessionHandler, public proto::FrameSink {
   static constexpr size_t kInlineBytes = 1024;  // head + front of a queued message
   static constexpr size_t kRxBurstFrames = 8;   // frames taken per poll before tx is flushed
   static constexpr size_t kUnackedDepth = 256;  // lossless: messages kept until acknowledged
-  // Lossless client: a new transport to the same server (throws StartupError).
+  // Lossless client: a new transport to the same server. Never waits (it finishes connecting
+  // in the loop); throws StartupError when the attempt fails at once.
   using Redial = std::function<std::unique_ptr<Endpoint>()>;
 
+  // --- set-up (the messenger, before the connection is adopted) ---
   Connection(uint64_t id, std::unique_ptr<Endpoint> endpoint, proto::SessionConfig config,
              Dispatcher* dispatcher);
   ~Connection() override;
+  void start();  // sends the banner
+  void set_redial(Redial redial) { redial_ = std::move(redial); }
+  void set_peer_timeout(uint64_t tsc) { peer_timeout_ = tsc; }  // 0: none
+  // By the reactor that takes the connection; `sessions` (may be null) is told about lossless
+  // server sessions, for reconnecting clients to find them.
+  void attach(Dispatcher* d, Reactor* owner, std::shared_ptr<SessionDirectory> sessions);
 
-  void start();          // sends the banner
-  // Receives a burst, parses in place, dispatches inline; true if any bytes. `now`: the TSC.
-  bool poll_rx(uint64_t now);
-  void flush_tx();       // pump the queue into the window, then one doorbell
+  // --- the application, on the owning lcore ---
   SendStatus send(const OutMessage& message);
   // KEEPALIVE2: the peer answers inside its messenger (Dispatcher::on_keepalive_ack), with the
   // stamp echoed. False when not ready or the tx queue is full.
   bool send_keepalive(proto::Timestamp stamp);
-  bool ready() const { return session_.ready() && endpoint_ && fault_.empty(); }
-  bool faulted() const { return !fault_.empty(); }
-  const std::string& fault_reason() const { return fault_; }
-  void fault(std::string why);            // final: the connection goes
-  void transport_fault(std::string why);  // the transport failed: a lossless session survives
-  // The peer closed or the transport failed: a transport fault, which names what a close during
-  // the handshake most likely means.
-  void peer_gone(const char* what);
-  size_t tx_queued() const { return queue_tail_ - queue_head_; }
-
-  uint64_t id() const { return id_; }
-  Endpoint& endpoint() { return *endpoint_; }
-  proto::Session& session() { return session_; }
-  // Called by the reactor that takes the connection; `sessions` (may be null) is told about
-  // lossless server sessions, for reconnecting clients to find them.
-  void attach(Dispatcher* d, Reactor* owner, std::shared_ptr<SessionDirectory> sessions);
-  void* user = nullptr;  // the application's per-connection state
-
-  // Lossless sessions: see the top of this file.
-  void set_redial(Redial redial) { redial_ = std::move(redial); }
-  bool resumable() const;          // faulted by its transport only, and worth resuming
-  void drop_transport();           // parked: messages sent meanwhile wait for the next one
-  bool can_redial() const { return bool(redial_); }
-  bool redial(std::string& error);  // client, parked: a new transport, the handshake restarts
-  bool wants_resume() const { return session_.state() == proto::Session::State::kResumeWait; }
-  bool resumes(const proto::ReconnectFrame& request) const;  // server: is it this session?
-  void resume_from(Connection& fresh);  // server: carry on over fresh's transport
-  void refuse_resume();                 // server: no such session here
-  size_t unacked() const { return unacked_tail_ - unacked_head_; }
   // Ends the session (SESSION_RESET): the peer drops its side now, where a lossless server
   // would otherwise keep it for the reconnect window.
   void close();
-  // Housekeeping: the transport's upkeep; lossless acks not yet sent; a KEEPALIVE2 when the peer
-  // has been quiet for a quarter of the peer timeout, and a transport fault after all of it.
+  void fault(std::string why);            // final: the connection goes
+  void transport_fault(std::string why);  // the transport failed: a lossless session survives
+  bool ready() const { return session_.ready() && endpoint_ && fault_.empty(); }
+  bool faulted() const { return !fault_.empty(); }
+  const std::string& fault_reason() const { return fault_; }
+  size_t tx_queued() const { return queue_tail_ - queue_head_; }
+  size_t unacked() const;  // lossless: messages kept that the peer has not acknowledged
+  uint64_t id() const { return id_; }
+  const proto::Session& session() const { return session_; }
+  void* user = nullptr;  // the application's per-connection state
+
+  // --- the reactor, on the owning lcore ---
+  // Receives a burst, parses in place, dispatches inline; true if any bytes. `now`: the TSC.
+  bool poll_rx(uint64_t now);
+  void flush_tx();  // pump the queue into the window, then one doorbell
+  // The peer closed or the transport failed: a transport fault, which names what a close
+  // during the handshake most likely means.
+  void peer_gone(const char* what);
+  // Housekeeping: the transport's upkeep; lossless acks not yet sent; a KEEPALIVE2 when the
+  // peer has been quiet for a quarter of the peer timeout, and a transport fault after all of it.
   void on_timer(uint64_t now);
-  void set_peer_timeout(uint64_t tsc) { peer_timeout_ = tsc; }  // 0: none
+  Endpoint& endpoint() { return *endpoint_; }
+
+  // Lossless sessions (connection_lossless.cc), for the reactor.
+  struct Outage {          // from a transport's failure to the session's resumption
+    uint64_t started_tsc = 0;
+    std::string why;         // what failed first
+    std::string last_error;  // why the last redial failed
+    uint64_t backoff = 0;    // TSC cycles before the next redial
+    uint32_t redials = 0;    // attempts so far
+  };
+  Outage& outage() { return outage_; }
+  bool resumable() const;  // faulted by its transport only, and worth resuming
+  void drop_transport();   // parked: messages sent meanwhile wait for the next one
+  bool can_redial() const { return bool(redial_); }
+  bool redial();           // client, parked: a new transport, the handshake restarts
+  bool wants_resume() const { return session_.state() == proto::Session::State::kResumeWait; }
+  // Server: is `fresh`'s SESSION_RECONNECT for this session, from the same client?
+  bool resumes(const Connection& fresh) const;
+  void resume_from(Connection& fresh);  // server: carry on over fresh's transport
+  void refuse_resume();                 // server: no such session here
 
   // proto::SessionHandler
   void on_ready() override;
@@ -136,7 +157,6 @@ class Connection final : public proto::SessionHandler, public proto::FrameSink {
   Dispatcher* dispatcher_;
   std::string fault_;
   bool transport_failed_ = false;
-  uint64_t failed_at_tsc_ = 0;  // when the transport failed (lossless: the outage's start)
   uint64_t heard_at_tsc_;       // when the peer last sent anything (or the transport began)
   uint64_t keepalive_at_tsc_ = 0;
   uint64_t peer_timeout_ = 0;
@@ -148,6 +168,7 @@ class Connection final : public proto::SessionHandler, public proto::FrameSink {
   std::unique_ptr<Unacked[]> unacked_;
   uint64_t unacked_head_ = 0, unacked_sent_ = 0, unacked_tail_ = 0;
   Redial redial_;
+  Outage outage_;
   Reactor* owner_ = nullptr;
   std::shared_ptr<SessionDirectory> sessions_;
   bool recorded_ = false;

@@ -23,6 +23,7 @@ class Dispatcher {
   // (from the failure to SESSION_RECONNECT_OK); what the peer lacked is being sent again.
   virtual void on_resumed(Connection&, uint64_t /*outage_tsc*/) {}
   // A lossless session's transport failed; the session waits (a client redials) for a new one.
+  // Once per outage (the redials that fail after it are not told).
   virtual void on_transport_fault(Connection&, std::string_view /*why*/) {}
   // The connection is about to be destroyed (peer gone, protocol fault, shutdown).
   virtual void on_fault(Connection&, std::string_view /*why*/) {}

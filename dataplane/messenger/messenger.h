@@ -1,7 +1,13 @@
 #pragma once
-// Connections for a set of reactors: connect_to() for clients, bind() for servers. The server's
-// listener is polled on a timer by the first reactor, never blocking; each accepted connection
-// goes to the next reactor in turn and stays on that lcore for life.
+// Connections for a set of reactors: connect_to() for clients, bind() for servers, over any
+// Transport. The server's listener is polled by the first reactor (on a timer, and in event
+// mode when it is readable), never blocking; each accepted connection goes to the reactor the
+// placement picks (in turn, or the one that owns the session a reconnecting client resumes) and
+// stays on that lcore for life.
+//
+// Threads: construct, bind() and connect_to() before the reactors run (the start-up path: they
+// may block briefly and throw StartupError with the reason). accept runs on the first reactor's
+// lcore. The Messenger outlives its reactors' loops.
 #include <memory>
 #include <string>
 #include <vector>
@@ -9,20 +15,15 @@
 #include "dataplane/messenger/connection.h"
 #include "dataplane/reactor/reactor.h"
 #include "dataplane/transport/address.h"
-#include "dataplane/transport/shm_transport.h"
-#include "dataplane/transport/tcp_transport.h"
-#include "dataplane/transport/transport_factory.h"
+#include "dataplane/transport/transport.h"
 #include "proto/session.h"
 
 namespace pollmsgr {
 
-enum class TransportKind : uint8_t { kShm, kTcp, kRdma };
-// "shm" | "tcp" | "rdma"; throws StartupError for anything else.
-TransportKind parse_transport(const std::string& name);
-const char* to_string(TransportKind kind);
-
 struct MessengerOptions {
-  TransportKind transport = TransportKind::kShm;
+  // The backend (ShmTransport, TcpTransport, verbs::RdmaTransport, ...): made by the
+  // application, outliving the Messenger and its connections.
+  Transport* transport = nullptr;
   proto::EntityType my_type = proto::EntityType::kClient;
   // Lossy: a fault drops the connection. Lossless (when both sides ask): the session survives a
   // failed transport; the client reconnects and nothing sent is lost or delivered twice.
@@ -35,12 +36,7 @@ struct MessengerOptions {
   // it (0: none; a server then assigns one). A Ceph OSD needs the mon's.
   std::string auth_name = "admin";
   uint64_t global_id = 0;
-  ShmOptions shm;
-  TcpOptions tcp;
   proto::FrameLimits limits;
-  // kRdma: the verbs transport (verbs/RdmaTransport), made by the application, outliving the
-  // Messenger and its connections.
-  TransportFactory* rdma = nullptr;
 };
 
 class Messenger {
@@ -51,27 +47,24 @@ class Messenger {
   Messenger& operator=(const Messenger&) = delete;
 
   void bind(const HostPort& address);  // throws StartupError
-  // Connects the transport now (start-up path, may block briefly; throws StartupError with the
-  // reason); the msgr2 handshake then runs in `reactor`'s loop.
+  // Connects the transport now (blocking briefly; throws StartupError with the reason); the
+  // msgr2 handshake then runs in `reactor`'s loop. The Connection belongs to that reactor: the
+  // pointer is valid until its Dispatcher::on_fault returns.
   Connection* connect_to(const HostPort& server, Reactor& reactor);
 
   const MessengerOptions& options() const { return options_; }
+  Transport& transport() const { return *options_.transport; }
   uint64_t accepted() const { return accepted_; }
 
  private:
   void accept_ready();
   proto::SessionConfig session_config(proto::Role role, const proto::EntityAddr& peer);
-  // A new transport to `server` for `reactor`; a redial names the session it resumes.
-  Connection::Redial dialer(const HostPort& server, Reactor& reactor, uint64_t resume_cookie) const;
   size_t index_of(const Reactor& reactor) const;
-  uint64_t peer_timeout_tsc() const;
   size_t place(uint64_t resume_cookie);  // the reactor for a new connection
 
   MessengerOptions options_;
   std::vector<Reactor*> reactors_;
   HostPort bound_;
-  std::unique_ptr<ShmListener> shm_listener_;
-  std::unique_ptr<TcpListener> tcp_listener_;
   uint64_t next_id_ = 1;
   uint64_t accepted_ = 0;
   size_t next_reactor_ = 0;

@@ -1,5 +1,6 @@
 #include "dataplane/transport/tcp_transport.h"
 
+#include <arpa/inet.h>
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -15,27 +16,40 @@ namespace {
 
 constexpr int kConnectTimeoutMs = 3000;
 
-void tune(int fd) {
-  int one = 1;
-  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+sockaddr_in peer_of(int fd) {
+  sockaddr_in sa{};
+  socklen_t len = sizeof(sa);
+  getpeername(fd, reinterpret_cast<sockaddr*>(&sa), &len);
+  return sa;
 }
 
 }  // namespace
 
-TcpEndpoint::TcpEndpoint(UniqueFd fd, const TcpOptions& o)
-    : fd_(std::move(fd)), rx_(o.rx_buffer), tx_(o.tx_buffer) {
-  tune(fd_.get());
+TcpEndpoint::TcpEndpoint(UniqueFd fd, const TcpOptions& o, std::string peer_name)
+    : fd_(std::move(fd)), peer_name_(std::move(peer_name)), rx_(o.rx_buffer), tx_(o.tx_buffer) {
+  int one = 1;
+  setsockopt(fd_.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-std::span<const uint8_t> TcpEndpoint::rx_burst() {
+void TcpEndpoint::fail(EndpointStatus s, int err) {
+  if (status_ != EndpointStatus::kOk) return;
+  status_ = s;
+  if (err == 0) return;  // an orderly close: the connection says so itself
+  failure_ = established_ ? fmt::format("{}{}{}", peer_name_, peer_name_.empty() ? "" : ": ",
+                                        std::strerror(err))
+                          : fmt::format("cannot connect to {}: {}", peer_name_, std::strerror(err));
+}
+
+std::span<const uint8_t> TcpEndpoint::rx_window() {
   if (rx_end_ < rx_.size() && status_ == EndpointStatus::kOk) {
     ssize_t n = recv(fd_.get(), rx_.data() + rx_end_, rx_.size() - rx_end_, MSG_DONTWAIT);
     if (n > 0) {
       rx_end_ += static_cast<size_t>(n);
+      established_ = true;
     } else if (n == 0) {
-      status_ = EndpointStatus::kPeerClosed;
+      fail(EndpointStatus::kPeerClosed, 0);
     } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
-      status_ = EndpointStatus::kPeerClosed;
+      fail(EndpointStatus::kPeerClosed, errno);  // e.g. a connect refused, a reset
     }
   }
   return {rx_.data() + rx_begin_, rx_end_ - rx_begin_};
@@ -61,30 +75,32 @@ EndpointStatus TcpEndpoint::tx_flush() {
                      MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n > 0) {
       tx_begin_ += static_cast<size_t>(n);
+      established_ = true;
     } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      break;  // the socket buffer is full: the rest goes next iteration
+      break;  // the socket buffer is full (or the connect is still under way): next iteration
     } else if (n < 0 && errno != EINTR) {
-      status_ = EndpointStatus::kPeerClosed;
+      fail(EndpointStatus::kPeerClosed, errno);
     }
   }
   if (tx_begin_ == tx_end_) tx_begin_ = tx_end_ = 0;
   return status_;
 }
 
-sockaddr_in TcpEndpoint::peer_address() const {
-  sockaddr_in sa{};
-  socklen_t len = sizeof(sa);
-  getpeername(fd_.get(), reinterpret_cast<sockaddr*>(&sa), &len);
-  return sa;
+proto::EntityAddr TcpEndpoint::peer_addr() const {
+  sockaddr_in sa = peer_of(fd_.get());
+  char ip[INET_ADDRSTRLEN] = "";
+  inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof(ip));
+  return proto::EntityAddr::ipv4(proto::EntityAddr::kAny, ip, ntohs(sa.sin_port));
 }
 
-UniqueFd tcp_connect(const HostPort& server, const char* what) {
+UniqueFd tcp_connect(const HostPort& server, const char* what, bool wait) {
   UniqueFd fd(socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   sockaddr_in sa = server.sockaddr();
   int rc = ::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof(sa));
   if (rc != 0 && errno != EINPROGRESS)
     throw StartupError(fmt::format("cannot connect to {}: {}", server.to_string(),
                                    std::strerror(errno)), 1);
+  if (!wait) return fd;
   pollfd p{fd.get(), POLLOUT, 0};
   if (rc != 0 && poll(&p, 1, kConnectTimeoutMs) != 1)
     throw StartupError(fmt::format("cannot connect to {}: no answer within {} s", server.to_string(),
@@ -96,11 +112,6 @@ UniqueFd tcp_connect(const HostPort& server, const char* what) {
     throw StartupError(fmt::format("cannot connect to {}: {} (is {} running there?)",
                                    server.to_string(), std::strerror(err), what), 1);
   return fd;
-}
-
-std::unique_ptr<TcpEndpoint> TcpEndpoint::connect(const HostPort& server, const TcpOptions& o) {
-  return std::make_unique<TcpEndpoint>(
-      tcp_connect(server, "perf_msgr_server with --transport tcp"), o);
 }
 
 TcpListener::TcpListener(const HostPort& bind) {
@@ -117,17 +128,32 @@ UniqueFd TcpListener::accept_socket() {
   return UniqueFd(accept4(listen_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
 }
 
-std::unique_ptr<TcpEndpoint> TcpListener::accept(const TcpOptions& options) {
-  UniqueFd fd = accept_socket();
-  if (!fd) return nullptr;
-  return std::make_unique<TcpEndpoint>(std::move(fd), options);
-}
-
 uint16_t TcpListener::port() const {
   sockaddr_in sa{};
   socklen_t len = sizeof(sa);
   getsockname(listen_.get(), reinterpret_cast<sockaddr*>(&sa), &len);
   return ntohs(sa.sin_port);
+}
+
+std::unique_ptr<Endpoint> TcpTransport::connect(const HostPort& server, size_t, uint64_t,
+                                                bool wait) {
+  return std::make_unique<TcpEndpoint>(
+      tcp_connect(server, "perf_msgr_server with --transport tcp", wait), options_,
+      server.to_string());
+}
+
+void TcpTransport::listen(const HostPort& bind) { listener_ = std::make_unique<TcpListener>(bind); }
+
+Transport::Accepted TcpTransport::accept(const Placement& place) {
+  UniqueFd fd = listener_->accept_socket();
+  if (!fd) return {};
+  const sockaddr_in sa = peer_of(fd.get());
+  char ip[INET_ADDRSTRLEN] = "";
+  inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof(ip));
+  auto ep = std::make_unique<TcpEndpoint>(std::move(fd), options_,
+                                          fmt::format("{}:{}", ip, ntohs(sa.sin_port)));
+  ep->set_established();  // accepted: connected already
+  return {std::move(ep), place(0)};
 }
 
 }  // namespace pollmsgr

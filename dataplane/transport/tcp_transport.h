@@ -1,11 +1,12 @@
 #pragma once
 // tcp: non-blocking sockets busy-polled with recv/send (MSG_DONTWAIT), TCP_NODELAY, no epoll.
-// Plain msgr2 on the wire, so it can reach real Ceph daemons.
+// Plain msgr2 on the wire, so it reaches real Ceph daemons.
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "dataplane/transport/address.h"
-#include "dataplane/transport/endpoint.h"
+#include "dataplane/transport/transport.h"
 #include "dataplane/transport/unique_fd.h"
 
 namespace pollmsgr {
@@ -17,45 +18,64 @@ struct TcpOptions {
 
 class TcpEndpoint final : public Endpoint {
  public:
-  TcpEndpoint(UniqueFd fd, const TcpOptions& options);
-  std::span<const uint8_t> rx_burst() override;
+  // `peer_name` ("IP:PORT") is for messages. Until a byte has gone either way (or
+  // set_established()), a failure reads as a failed connect.
+  TcpEndpoint(UniqueFd fd, const TcpOptions& options, std::string peer_name = {});
+  std::span<const uint8_t> rx_window() override;
   void rx_release(size_t n) override;
   std::span<uint8_t> tx_window(size_t want) override;
   void tx_commit(size_t n) override { tx_end_ += n; }
   EndpointStatus tx_flush() override;
   bool tx_idle() const override { return tx_begin_ == tx_end_; }
   EndpointStatus check_peer() override { return status_; }
+  const char* failure() const override { return failure_.c_str(); }
+  proto::EntityAddr peer_addr() const override;
   int wait_fd() const override { return fd_.get(); }
   bool arm_wait() override { return rx_begin_ == rx_end_; }  // unread bytes: do not block
-  const char* kind() const override { return "tcp"; }
-
-  // Connects (blocking, with a timeout: start-up only). Throws StartupError naming the fix.
-  static std::unique_ptr<TcpEndpoint> connect(const HostPort& server, const TcpOptions& options);
-  sockaddr_in peer_address() const;
+  void set_established() { established_ = true; }
 
  private:
+  void fail(EndpointStatus s, int err);
+
   UniqueFd fd_;
+  std::string peer_name_;  // for messages: "127.0.0.1:6800"
   std::vector<uint8_t> rx_, tx_;
   size_t rx_begin_ = 0, rx_end_ = 0;  // unreleased received bytes
   size_t tx_begin_ = 0, tx_end_ = 0;  // committed bytes not yet sent
   EndpointStatus status_ = EndpointStatus::kOk;
+  std::string failure_;
+  bool established_ = false;  // a byte went either way: the connect (if ours) succeeded
 };
 
-// A connected, non-blocking TCP socket (blocking up to a few seconds for the connect: start-up
-// only). Throws StartupError naming the reason; `what` says what the peer should be running.
-UniqueFd tcp_connect(const HostPort& server, const char* what);
+// A non-blocking TCP socket toward `server`. wait: block (up to a few seconds: start-up only)
+// until connected, or throw StartupError naming the reason; `what` says what the peer should be
+// running. Without wait the connect is under way when this returns.
+UniqueFd tcp_connect(const HostPort& server, const char* what, bool wait = true);
 
 class TcpListener {
  public:
   explicit TcpListener(const HostPort& bind);
-  // nullptr when nobody is waiting (never blocks).
-  std::unique_ptr<TcpEndpoint> accept(const TcpOptions& options);
-  UniqueFd accept_socket();  // the same, as a bare non-blocking socket (invalid when none)
+  UniqueFd accept_socket();  // a non-blocking socket, invalid when nobody is waiting
   int fd() const { return listen_.get(); }
   uint16_t port() const;  // the bound port (useful with port 0)
 
  private:
   UniqueFd listen_;
+};
+
+class TcpTransport final : public Transport {
+ public:
+  explicit TcpTransport(TcpOptions options = {}) : options_(options) {}
+  const char* name() const override { return "tcp"; }
+  std::unique_ptr<Endpoint> connect(const HostPort& server, size_t reactor_index,
+                                    uint64_t resume_cookie, bool wait) override;
+  void listen(const HostPort& bind) override;
+  int listen_fd() const override { return listener_ ? listener_->fd() : -1; }
+  Accepted accept(const Placement& place) override;
+
+ private:
+  TcpOptions options_;
+  std::unique_ptr<TcpListener> listener_;
 };
 
 }  // namespace pollmsgr

@@ -151,3 +151,18 @@ TEST(ResumeNegotiation, OnlyAClientThatWasReadyCanRestart) {
 
 }  // namespace
 }  // namespace pollmsgr::proto
+
+namespace pollmsgr::proto {
+namespace {
+
+TEST_F(Resume, ALosslessSessionRefusesASequenceGap) {
+  // After 1 and 2, the client's next message claims seq 4: one was skipped, so lost. A lossless
+  // receiver must fault, never deliver past the hole. (A lossy one takes it: loss is allowed.)
+  to_server.bytes.clear();
+  send(client, to_server, 4, 4);
+  EXPECT_EQ(server.on_bytes(to_server.bytes, to_client, sh), ProtoError::kBadSequence);
+  EXPECT_EQ(sh.messages.size(), 2u);
+}
+
+}  // namespace
+}  // namespace pollmsgr::proto

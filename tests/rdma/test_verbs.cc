@@ -46,7 +46,7 @@ struct Pair {
     const HostPort address = parse_host_port("127.0.0.1:" + std::to_string(port));
     server_transport.listen(address);
     auto connecting = std::async(std::launch::async,
-                                 [&] { return client_transport.connect(address, 0); });
+                                 [&] { return client_transport.connect(address, 0, 0, true); });
     for (int i = 0; i < 60000 && !server; ++i) {  // up to a minute: emulation is slow
       server = server_transport.accept([](uint64_t) { return size_t{0}; }).endpoint;
       if (!server) std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -65,7 +65,7 @@ void stream(Endpoint& from, Endpoint& to, size_t bytes) {
     if (n) from.tx_commit(n);
     sent += n;
     ASSERT_EQ(from.tx_flush(), EndpointStatus::kOk);
-    auto r = to.rx_burst();
+    auto r = to.rx_window();
     for (size_t i = 0; i < r.size(); ++i)
       ASSERT_EQ(r[i], static_cast<uint8_t>((received + i) * 31 + 7)) << "at byte " << received + i;
     received += r.size();
@@ -123,9 +123,9 @@ TEST(Verbs, AFrameLargerThanAChunkIsReadWholeInOneRead) {
     ASSERT_EQ(p.client->tx_flush(), EndpointStatus::kOk);
     std::span<const uint8_t> r;
     for (int spins = 0; r.empty() && spins < 1'000'000; ++spins) {
-      r = p.server->rx_burst();
+      r = p.server->rx_window();
       p.server->tx_flush();
-      p.client->rx_burst();  // takes back its large buffer once the server is done with it
+      p.client->rx_window();  // takes back its large buffer once the server is done with it
     }
     ASSERT_EQ(r.size(), size) << "round " << round;  // the whole frame, in place
     for (size_t i = 0; i < size; ++i)
@@ -170,7 +170,7 @@ TEST(Verbs, EventModeWakesOnTheCompletionChannel) {
   p.client->tx_flush();
   EXPECT_EQ(poll(&pfd, 1, 5000), 1);  // the completion woke it
   p.server->disarm_wait();
-  auto r = p.server->rx_burst();
+  auto r = p.server->rx_window();
   ASSERT_EQ(r.size(), 5u);
   EXPECT_EQ(std::string(reinterpret_cast<const char*>(r.data()), 5), "hello");
 }

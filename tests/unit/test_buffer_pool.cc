@@ -89,19 +89,6 @@ TEST(BufferPool, MemoryChunksCoverEveryBufferAndLkeysAreSet) {
   for (Buffer* b : all) b->release();
 }
 
-TEST(PoolSet, PicksTheSmallestClassThatFits) {
-  PoolSet set("t_set", {{65536, 4}, {4096, 4}});
-  Buffer* a = set.get(100);
-  Buffer* b = set.get(4097);
-  ASSERT_NE(a, nullptr);
-  ASSERT_NE(b, nullptr);
-  EXPECT_EQ(a->capacity, 4096u);
-  EXPECT_EQ(b->capacity, 65536u);
-  EXPECT_EQ(set.get(65537), nullptr);
-  EXPECT_EQ(set.largest_buffer(), 65536u);
-  a->release();
-  b->release();
-}
 
 TEST(BufferPool, SharedAcrossLcoresWithoutLoss) {
   BufferPool pool("t_lcores", 2048, 512);

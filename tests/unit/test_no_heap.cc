@@ -101,6 +101,8 @@ TEST(NoHeap, PoolGetPutBurstsAllocateNothing) {
 #include <thread>
 
 #include "dataplane/messenger/messenger.h"
+#include "dataplane/transport/shm_transport.h"
+#include "dataplane/transport/tcp_transport.h"
 #include "dataplane/reactor/reactor.h"
 #include "proto/osd_messages.h"
 #include "tests/unit/wait.h"
@@ -123,7 +125,8 @@ struct Echo final : Dispatcher {
 };
 
 struct Case {
-  TransportKind transport;
+  uint16_t port;  // each case its own: ctest runs them in parallel processes
+  const char* transport;
   WaitPolicy policy;
   bool lossy;
   bool resume;  // count again after the transport failed and the session resumed
@@ -132,7 +135,7 @@ struct Case {
 
 std::string name_of(const testing::TestParamInfo<Case>& info) {
   const Case& c = info.param;
-  return std::string(to_string(c.transport)) + "_" + (c.policy == WaitPolicy::kPoll ? "poll" : "event") +
+  return std::string(c.transport) + "_" + (c.policy == WaitPolicy::kPoll ? "poll" : "event") +
          (c.lossy ? "_lossy" : "_lossless") + (c.resume ? "_after_resume" : "") + "_" +
          std::to_string(c.payload);
 }
@@ -141,13 +144,18 @@ class NoHeapRoundTrips : public testing::TestWithParam<Case> {};
 
 TEST_P(NoHeapRoundTrips, AllocateNothing) {
   const Case& k = GetParam();
-  static uint16_t next_port = 17520;
-  const HostPort addr = parse_host_port("127.0.0.1:" + std::to_string(next_port++));
+  const HostPort addr = parse_host_port("127.0.0.1:" + std::to_string(k.port));
+  ShmOptions shm;
+  shm.ring_bytes = 512 * 1024;
+  shm.hugetlb = false;
+  std::unique_ptr<Transport> transport;
+  if (std::string(k.transport) == "shm")
+    transport = std::make_unique<ShmTransport>(shm);
+  else
+    transport = std::make_unique<TcpTransport>();
   MessengerOptions o;
-  o.transport = k.transport;
+  o.transport = transport.get();
   o.lossy = k.lossy;
-  o.shm.ring_bytes = 512 * 1024;
-  o.shm.hugetlb = false;
   o.reconnect_window_ms = 5000;
   Echo server_echo(true), client_echo(false);
   Reactor server(0, server_echo, k.policy), client(0, client_echo, k.policy);
@@ -205,16 +213,18 @@ TEST_P(NoHeapRoundTrips, AllocateNothing) {
 
 std::vector<Case> cases() {
   std::vector<Case> out;
-  for (TransportKind t : {TransportKind::kShm, TransportKind::kTcp})
+  uint16_t port = 17520;
+  for (const char* t : {"shm", "tcp"})
     for (WaitPolicy p : {WaitPolicy::kPoll, WaitPolicy::kEvent}) {
-      out.push_back({t, p, true, false, 4096});
-      out.push_back({t, p, false, false, 4096});
-      out.push_back({t, p, false, true, 4096});
+      out.push_back({port++, t, p, true, false, 4096});
+      out.push_back({port++, t, p, false, false, 4096});
+      out.push_back({port++, t, p, false, true, 4096});
     }
-  out.push_back({TransportKind::kShm, WaitPolicy::kPoll, true, false, 64});
-  out.push_back({TransportKind::kTcp, WaitPolicy::kPoll, true, false, 1 << 20});
+  out.push_back({port++, "shm", WaitPolicy::kPoll, true, false, 64});
+  out.push_back({port++, "tcp", WaitPolicy::kPoll, true, false, 1 << 20});
   return out;
 }
+void PrintTo(const Case& c, std::ostream* os) { *os << c.transport << " port " << c.port; }
 INSTANTIATE_TEST_SUITE_P(Messenger, NoHeapRoundTrips, testing::ValuesIn(cases()), name_of);
 
 }  // namespace

@@ -82,9 +82,9 @@ TEST(ShmTransport, CreditsHoldTheSenderBackAndNothingIsOverrun) {
     written += w.size();
   }
   EXPECT_EQ(written, ring);
-  EXPECT_TRUE(rx.rx_burst().empty()) << "nothing is visible before the doorbell";
+  EXPECT_TRUE(rx.rx_window().empty()) << "nothing is visible before the doorbell";
   tx.tx_flush();
-  auto got = rx.rx_burst();
+  auto got = rx.rx_window();
   ASSERT_EQ(got.size(), ring);
   for (size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], i % 251) << i;
   // Release half: exactly that much window comes back, and it wraps the ring contiguously.
@@ -94,7 +94,7 @@ TEST(ShmTransport, CreditsHoldTheSenderBackAndNothingIsOverrun) {
   for (size_t i = 0; i < w.size(); ++i) w[i] = static_cast<uint8_t>(i % 13);
   tx.tx_commit(w.size());
   tx.tx_flush();
-  got = rx.rx_burst();
+  got = rx.rx_window();
   ASSERT_EQ(got.size(), ring);  // the unread half, then the new half across the wrap
   for (size_t i = 0; i < ring / 2; ++i) ASSERT_EQ(got[i], (ring / 2 + i) % 251);
   for (size_t i = 0; i < ring / 2; ++i) ASSERT_EQ(got[ring / 2 + i], i % 13) << i;
@@ -109,17 +109,18 @@ TEST(ShmTransport, ADeadPeerIsNoticed) {
 
 TEST(ShmTransport, HostileClientsAreDroppedAndGoodOnesStillServed) {
   HostPort addr = parse_host_port("127.0.0.1:17502");
-  ShmListener listener(addr);
-  // A client that says nothing, one that sends garbage, one that sends no fds.
+  ShmTransport transport(test::ShmPair::options(64 * 1024));
+  transport.listen(addr);
+  auto none = [](uint64_t) { return size_t{0}; };
+  // A client that says nothing, one that sends garbage, one that sends a hello without its fd.
   std::vector<UniqueFd> bad;
+  const std::string path = shm_socket_path(transport.options(), addr);
   for (int kind = 0; kind < 3; ++kind) {
     UniqueFd s(socket(AF_UNIX, SOCK_SEQPACKET, 0));
     sockaddr_un sa{};
     sa.sun_family = AF_UNIX;
-    const std::string name = addr.shm_socket_name();
-    std::memcpy(sa.sun_path + 1, name.data(), name.size());
-    ASSERT_EQ(connect(s.get(), reinterpret_cast<sockaddr*>(&sa),
-                      static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size())), 0);
+    std::memcpy(sa.sun_path, path.data(), path.size());
+    ASSERT_EQ(connect(s.get(), reinterpret_cast<sockaddr*>(&sa), sizeof(sa)), 0);
     if (kind == 1) {
       ASSERT_GT(send(s.get(), "garbage!garbage!", 16, 0), 0);
     }
@@ -129,22 +130,26 @@ TEST(ShmTransport, HostileClientsAreDroppedAndGoodOnesStillServed) {
     }
     bad.push_back(std::move(s));
   }
-  for (int i = 0; i < 20; ++i) EXPECT_EQ(listener.accept(), nullptr);
-  std::unique_ptr<ShmEndpoint> good;
-  std::thread client([&] { good = ShmEndpoint::connect(addr, {64 * 1024, false}); });
-  std::unique_ptr<ShmEndpoint> served;
-  test::eventually([&] { return bool(served = listener.accept()); }, "the good client's set-up");
-  client.join();
-  ASSERT_TRUE(good);
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(transport.accept(none).endpoint, nullptr);
+  auto good = transport.connect(addr, 0, 0, false);
+  std::unique_ptr<Endpoint> served;
+  test::eventually([&] { return bool(served = transport.accept(none).endpoint); },
+                   "the good client's set-up");
+  test::eventually([&] { return good->check_peer(), static_cast<ShmEndpoint&>(*good).connected(); },
+                   "the good client to see the server's half", 10);
+  EXPECT_EQ(good->check_peer(), EndpointStatus::kOk);
   EXPECT_EQ(served->check_peer(), EndpointStatus::kOk);
 }
 
 TEST(TcpTransport, BytesBothWaysAndAClosedPeer) {
   TcpListener listener(parse_host_port("127.0.0.1:0"));
   HostPort addr = parse_host_port("127.0.0.1:" + std::to_string(listener.port()));
-  auto client = TcpEndpoint::connect(addr, {});
+  auto client = TcpTransport().connect(addr, 0, 0, true);
   std::unique_ptr<TcpEndpoint> server;
-  ASSERT_TRUE(test::eventually([&] { return bool(server = listener.accept({})); }, "the accept"));
+  ASSERT_TRUE(test::eventually([&] {
+    if (UniqueFd fd = listener.accept_socket()) server = std::make_unique<TcpEndpoint>(std::move(fd), TcpOptions{});
+    return bool(server);
+  }, "the accept"));
   auto w = client->tx_window(5);
   std::memcpy(w.data(), "hello", 5);
   client->tx_commit(5);
@@ -152,14 +157,14 @@ TEST(TcpTransport, BytesBothWaysAndAClosedPeer) {
   EXPECT_TRUE(client->tx_idle());
   std::string got;
   test::eventually([&] {
-    auto r = server->rx_burst();
+    auto r = server->rx_window();
     got.append(reinterpret_cast<const char*>(r.data()), r.size());
     server->rx_release(r.size());
     return got.size() >= 5;
   }, "5 bytes");
   EXPECT_EQ(got, "hello");
   client.reset();
-  for (int i = 0; i < 1000 && server->check_peer() == EndpointStatus::kOk; ++i) server->rx_burst();
+  for (int i = 0; i < 1000 && server->check_peer() == EndpointStatus::kOk; ++i) server->rx_window();
   EXPECT_EQ(server->check_peer(), EndpointStatus::kPeerClosed);
 }
 

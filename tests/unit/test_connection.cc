@@ -1,0 +1,176 @@
+// Connections and reactors over a transport in memory (fake_transport.h): order, backpressure,
+// and lossless sessions resuming through transport failures injected at named frames, in
+// milliseconds, with no device, socket or peer process.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "dataplane/messenger/messenger.h"
+#include "dataplane/reactor/reactor.h"
+#include "proto/osd_messages.h"
+#include "tests/unit/eal_environment.h"
+#include "tests/unit/fake_transport.h"
+#include "tests/unit/wait.h"
+
+namespace pollmsgr {
+namespace {
+
+using proto::Tag;
+
+// The server echoes each message with a reply of the same tid; both sides record what came.
+struct Recorder final : Dispatcher {
+  bool server;
+  std::vector<uint64_t> tids;
+  int resumed = 0;
+  explicit Recorder(bool s) : server(s) {}
+  void on_message(Connection& c, const proto::MessageView& m) override {
+    tids.push_back(m.header.tid);
+    if (server) {
+      uint8_t front[32] = {};
+      EXPECT_NE(c.send({proto::kMsgOsdOpReply, m.header.tid, {front, sizeof(front)}, {}}),
+                SendStatus::kBusy);
+    }
+  }
+  void on_resumed(Connection&, uint64_t) override { ++resumed; }
+};
+
+struct Pair {
+  test::FakeTransport transport;
+  Recorder server_d{true}, client_d{false};
+  Reactor server{0, server_d}, client{0, client_d};
+  std::unique_ptr<Messenger> server_m, client_m;
+  Connection* c = nullptr;
+
+  explicit Pair(size_t capacity, bool lossless = false, std::vector<test::FakeTransport::BreakRule> rules = {})
+      : transport(capacity) {
+    transport.rules = std::move(rules);
+    MessengerOptions o;
+    o.transport = &transport;
+    o.lossy = !lossless;
+    o.reconnect_window_ms = 10000;
+    o.peer_timeout_ms = 0;
+    server_m = std::make_unique<Messenger>(o, std::vector<Reactor*>{&server});
+    client_m = std::make_unique<Messenger>(o, std::vector<Reactor*>{&client});
+    const HostPort addr = parse_host_port("127.0.0.1:1");
+    server_m->bind(addr);
+    c = client_m->connect_to(addr, client);
+    EXPECT_TRUE(drive([&] { return c->ready(); }, "the handshake"));
+  }
+  template <class Done>
+  bool drive(Done done, const char* what) {
+    return test::eventually([&] {
+      client.poll_once();
+      server.poll_once();
+      return done();
+    }, what, 30);
+  }
+};
+
+std::vector<uint8_t> kData(1024, 0x42);
+uint8_t kFront[64] = {};
+
+SendStatus send(Pair& p, uint64_t tid) {
+  return p.c->send({proto::kMsgOsdOp, tid, {kFront, sizeof(kFront)}, kData});
+}
+
+std::vector<uint64_t> one_to(uint64_t n) {
+  std::vector<uint64_t> v(n);
+  for (uint64_t i = 0; i < n; ++i) v[i] = i + 1;
+  return v;
+}
+
+TEST(Connection, ControlFramesKeepTheirPlaceBehindQueuedMessages) {
+  Pair p(2048);  // a narrow window: most of the burst has to queue
+  for (uint64_t tid = 1; tid <= 8; ++tid) ASSERT_NE(send(p, tid), SendStatus::kBusy);
+  ASSERT_GT(p.c->tx_queued(), 0u);
+  ASSERT_TRUE(p.c->send_keepalive({7, 7}));
+  ASSERT_TRUE(p.drive([&] { return p.client_d.tids.size() == 8; }, "8 replies"));
+  const auto& tags = p.transport.c2s(0).tags;
+  const std::vector<Tag> after_handshake(tags.begin() + 4, tags.end());
+  std::vector<Tag> want(8, Tag::kMessage);
+  want.push_back(Tag::kKeepalive2);
+  EXPECT_EQ(after_handshake, want) << "a frame jumped the queue";
+  EXPECT_EQ(p.server_d.tids, one_to(8));
+}
+
+TEST(Connection, AFullWindowIsBusyNotLoss) {
+  Pair p(1024);
+  uint64_t accepted = 0;
+  SendStatus s = SendStatus::kSent;
+  while ((s = send(p, accepted + 1)) != SendStatus::kBusy) ++accepted;
+  EXPECT_EQ(accepted, Connection::kQueueDepth);  // the queue holds what the window could not
+  ASSERT_TRUE(p.drive([&] { return p.client_d.tids.size() == accepted; }, "every reply"));
+  EXPECT_EQ(p.server_d.tids, one_to(accepted));
+  EXPECT_EQ(p.client_d.tids, one_to(accepted));
+  EXPECT_EQ(p.c->tx_queued(), 0u);
+}
+
+struct FaultCase {
+  const char* name;
+  std::vector<test::FakeTransport::BreakRule> rules;
+};
+
+class LosslessThroughFaults : public testing::TestWithParam<FaultCase> {};
+
+TEST_P(LosslessThroughFaults, NothingLostNothingTwice) {
+  Pair p(64 * 1024, true, GetParam().rules);
+  constexpr uint64_t kOps = 60;
+  uint64_t sent = 0;
+  ASSERT_TRUE(p.drive([&] {
+    while (sent < kOps && sent < p.client_d.tids.size() + 8) {  // 8 in flight
+      if (send(p, sent + 1) == SendStatus::kBusy) break;
+      ++sent;
+    }
+    return p.client_d.tids.size() == kOps && p.c->unacked() == 0;
+  }, "every op answered")) << "resumed " << p.client_d.resumed << " times over "
+                           << p.transport.connections() << " connections";
+  EXPECT_EQ(p.server_d.tids, one_to(kOps)) << "the server lost or repeated one";
+  EXPECT_EQ(p.client_d.tids, one_to(kOps)) << "the client lost or repeated a reply";
+  EXPECT_GE(p.client_d.resumed, 1);
+  EXPECT_GE(p.transport.connections(), 2u);
+}
+
+// Mid-stream on the first transport, then (on the second) at each frame of the reconnect.
+std::vector<FaultCase> fault_cases() {
+  using R = test::FakeTransport::BreakRule;
+  const R mid_c2s{0, true, Tag::kMessage, 20}, mid_s2c{0, false, Tag::kMessage, 20};
+  return {
+      {"message_to_server", {mid_c2s}},
+      {"message_to_client", {mid_s2c}},
+      {"then_hello", {mid_c2s, {1, true, Tag::kHello}}},
+      {"then_auth_request", {mid_c2s, {1, true, Tag::kAuthRequest}}},
+      {"then_auth_done", {mid_c2s, {1, false, Tag::kAuthDone}}},
+      {"then_auth_signature", {mid_c2s, {1, true, Tag::kAuthSignature}}},
+      {"then_session_reconnect", {mid_c2s, {1, true, Tag::kSessionReconnect}}},
+      {"then_reconnect_ok", {mid_s2c, {1, false, Tag::kSessionReconnectOk}}},
+      {"then_the_first_message_again", {mid_c2s, {1, true, Tag::kMessage}}},
+      {"three_times", {mid_c2s, {1, false, Tag::kMessage, 3}, {2, true, Tag::kMessage, 3}}},
+  };
+}
+INSTANTIATE_TEST_SUITE_P(Fake, LosslessThroughFaults, testing::ValuesIn(fault_cases()),
+                         [](const auto& param) { return std::string(param.param.name); });
+
+}  // namespace
+}  // namespace pollmsgr
+
+namespace pollmsgr {
+namespace {
+
+TEST(OwnerCheck, ACallFromAnotherThreadIsCaught) {
+#ifdef NDEBUG
+  GTEST_SKIP() << "asserts are compiled out of release builds; the debug build runs this";
+#else
+  Pair p(64 * 1024);  // this thread has driven both reactors: they, and their connections, are its
+  EXPECT_DEATH({
+    std::thread other([&] { send(p, 1); });
+    other.join();
+  }, "called from a thread other than the lcore that owns");
+  EXPECT_DEATH({
+    std::thread other([&] { p.client.poll_once(); });
+    other.join();
+  }, "called from a thread other than the lcore that owns");
+#endif
+}
+
+}  // namespace
+}  // namespace pollmsgr
