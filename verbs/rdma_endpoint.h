@@ -73,9 +73,12 @@ class RdmaEndpoint final : public Endpoint {
   EndpointStatus tx_flush() override;
   bool tx_idle() const override;
   EndpointStatus check_peer() override;
+  EndpointStatus status() const override { return failed_ ? EndpointStatus::kError : EndpointStatus::kOk; }
+  // Poll mode: its completion queue is polled every iteration. Event mode: idle is its CQ's
+  // notification armed, which the completion channel signals.
   int wait_fd() const override { return channel_ ? channel_->fd : -1; }
-  bool arm_wait() override;
-  void disarm_wait() override;
+  bool enter_idle() override;
+  void leave_idle() override;
   // Its queue pair belongs to its lcore's shared receive queue.
   bool movable_between_lcores() const override { return false; }
 

@@ -233,12 +233,12 @@ EndpointStatus RdmaEndpoint::check_peer() {
 
 // Event mode: arm the CQ's notification, then look once more, so a completion that arrived
 // before the arming is not slept through.
-bool RdmaEndpoint::arm_wait() {
-  if (ibv_req_notify_cq(cq_.get(), 0) != 0) return false;
+bool RdmaEndpoint::enter_idle() {
+  if (!channel_ || ibv_req_notify_cq(cq_.get(), 0) != 0) return false;
   return poll_completions() == 0 && rx_.empty();
 }
 
-void RdmaEndpoint::disarm_wait() {
+void RdmaEndpoint::leave_idle() {
   ibv_cq* cq = nullptr;
   void* context = nullptr;
   if (ibv_get_cq_event(channel_.get(), &cq, &context) == 0) ibv_ack_cq_events(cq, 1);

@@ -37,7 +37,17 @@ void Connection::start() {
 
 void Connection::fault(std::string why) {
   POLLMSGR_ASSERT_OWNER(owner_);
-  if (fault_.empty()) fault_ = why.empty() ? "fault" : std::move(why);
+  if (!fault_.empty()) return;
+  fault_ = why.empty() ? "fault" : std::move(why);
+  note_attention();
+}
+
+void Connection::note_tx() {
+  if (owner_ && !in_tx_) owner_->note_tx(*this);
+}
+
+void Connection::note_attention() {
+  if (owner_ && !in_attention_) owner_->note_attention(*this);
 }
 
 void Connection::transport_fault(std::string why) {
@@ -82,7 +92,12 @@ void Connection::peer_gone(const char* what) {
 bool Connection::poll_rx(uint64_t now) {
   POLLMSGR_ASSERT_OWNER(owner_);
   auto chunk = endpoint_->rx_window();
-  if (chunk.empty()) return false;
+  if (chunk.empty()) {
+    if (endpoint_->status() != EndpointStatus::kOk && !faulted())
+      peer_gone(endpoint_->status() == EndpointStatus::kError ? "transport error"
+                                                              : "peer closed the connection");
+    return false;
+  }
   heard_at_tsc_ = now;
   // Whole frames are parsed in place, a split one goes into the session's reassembly; after a
   // burst of frames the rest waits, so replies go out (and the peer works) sooner.
@@ -90,6 +105,7 @@ bool Connection::poll_rx(uint64_t now) {
   const proto::ProtoError e = session_.on_bytes(chunk, *this, *this, kRxBurstFrames);
   endpoint_->rx_release(available - chunk.size());
   if (e != proto::ProtoError::kOk) fault(std::string("msgr2: ") + std::string(to_string(e)));
+  if (wants_resume()) note_attention();
   return true;
 }
 
@@ -135,6 +151,7 @@ std::span<uint8_t> Connection::reserve(size_t n) {
 }
 
 void Connection::commit(size_t n) {
+  note_tx();
   if (!reserved_in_queue_) {
     endpoint_->tx_commit(n);
     return;
@@ -163,6 +180,7 @@ SendStatus Connection::send(const OutMessage& m) {
 
 SendStatus Connection::transmit(const proto::MsgHeader2& h, std::span<const uint8_t> front,
                                 std::span<const uint8_t> data) {
+  note_tx();
   const size_t head_len = proto::message_head_size(front.size(), 0);
   const size_t total = head_len + data.size() + proto::kEpilogueSize;
   if (queue_head_ == queue_tail_) {

@@ -95,6 +95,7 @@ class Connection final : public proto::SessionHandler, public proto::FrameSink {
   // peer has been quiet for a quarter of the peer timeout, and a transport fault after all of it.
   void on_timer(uint64_t now);
   Endpoint& endpoint() { return *endpoint_; }
+  bool has_endpoint() const { return endpoint_ != nullptr; }
 
   // Lossless sessions (connection_lossless.cc), for the reactor.
   struct Outage {          // from a transport's failure to the session's resumption
@@ -150,6 +151,15 @@ class Connection final : public proto::SessionHandler, public proto::FrameSink {
   void transmit_unacked();  // the kept messages this transport has not carried yet
   void forget_acked();
   void new_transport(std::unique_ptr<Endpoint> endpoint);
+
+  void note_tx();         // tells the owner there is something to flush
+  void note_attention();  // ... that it faulted, or wants a session resumed
+
+  friend class Reactor;  // the lists it is on, kept by its reactor
+  size_t slot_ = SIZE_MAX;  // in the reactor's connections_
+  bool in_active_ = false, in_tx_ = false, in_attention_ = false;
+  bool idle_ = false;         // not polled: the endpoint's wait fd will signal
+  uint64_t last_rx_tsc_ = 0;  // when it last had something to read
 
   uint64_t id_;
   std::unique_ptr<Endpoint> endpoint_;

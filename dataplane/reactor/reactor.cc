@@ -1,10 +1,12 @@
-// The loop itself: adopt, hand-off, one iteration, housekeeping and timers. The event
-// policies' waiting is in reactor_wait.cc; parking and resuming lossless sessions in
-// reactor_lossless.cc.
+// The loop itself: adopt, hand-off, one iteration over the short lists, housekeeping, timers.
+// Readiness and the event policies' waiting are in reactor_wait.cc; parking and resuming
+// lossless sessions in reactor_lossless.cc.
 #include "dataplane/reactor/reactor.h"
 
 #include <rte_cycles.h>
 #include <rte_pause.h>
+
+#include <algorithm>
 
 #include "dataplane/reactor/owner_check.h"
 #include "dataplane/runtime/startup_error.h"
@@ -12,10 +14,23 @@
 
 namespace pollmsgr {
 namespace {
-constexpr uint64_t kHousekeepingUs = 50;   // adopt hand-offs, drop faulted connections
-constexpr uint64_t kPeerCheckUs = 100000;  // is each peer still alive (a syscall for shm)
+constexpr uint64_t kHousekeepingUs = 50;  // hand-offs, faults, timers, a slice of connections
 // An event-driven reactor sleeps: its housekeeping (and timers) run this often at most.
 constexpr uint64_t kEventHousekeepingUs = 10000;
+// Poll mode with something active: how often the epoll set is asked about the idle ones.
+constexpr uint64_t kReadyCheckUs = 20;
+// A connection with nothing to read for this long stops being polled (until its fd signals).
+constexpr uint64_t kIdleAfterUs = 200;
+// Connections whose own timers (keepalive, peer timeout, acks) each housekeeping visits.
+constexpr size_t kTimerSlice = 64;
+
+template <class T>
+void erase_one(std::vector<T*>& list, T* item) {
+  auto it = std::find(list.begin(), list.end(), item);
+  if (it == list.end()) return;
+  *it = list.back();
+  list.pop_back();
+}
 }  // namespace
 
 WaitPolicy parse_wait_policy(const std::string& mode, bool handoff) {
@@ -39,10 +54,11 @@ const char* to_string(WaitPolicy policy) {
 Reactor::Reactor(unsigned lcore, Dispatcher& dispatcher, WaitPolicy policy)
     : lcore_(lcore), dispatcher_(dispatcher), policy_(policy),
       housekeeping_period_(us_to_tsc(policy == WaitPolicy::kPoll ? kHousekeepingUs
-                                                                 : kEventHousekeepingUs)) {
-  connections_.reserve(4096);
+                                                                 : kEventHousekeepingUs)),
+      ready_check_period_(us_to_tsc(kReadyCheckUs)),
+      // An event-driven reactor lets a connection go idle at once: then it can sleep.
+      idle_after_(policy == WaitPolicy::kPoll ? us_to_tsc(kIdleAfterUs) : 0) {
   set_up_wait();
-  add_timer(kPeerCheckUs, [this](uint64_t) { check_peers(); });
 }
 
 Reactor::~Reactor() {
@@ -61,23 +77,9 @@ void Reactor::claim_thread() {
   POLLMSGR_ASSERT_OWNER(this);
 }
 
-void Reactor::adopt(std::unique_ptr<Connection> c) {
-  POLLMSGR_ASSERT_OWNER(this);
-  ++stats_.connections_adopted;
-  c->attach(&dispatcher_, this, sessions_);
-  watch(*c);
-  connections_.push_back(std::move(c));
-}
-
 void Reactor::enable_resume(std::shared_ptr<SessionDirectory> sessions, uint64_t window_us) {
   sessions_ = std::move(sessions);
   resume_window_ = us_to_tsc(double(window_us));
-}
-
-bool Reactor::hand_off(Connection* connection) {
-  if (!inbox_.push(connection)) return false;
-  wake();  // an event-driven owner may be asleep: to adopt it now
-  return true;
 }
 
 void Reactor::add_timer(uint64_t period_us, Timer timer) {
@@ -85,43 +87,151 @@ void Reactor::add_timer(uint64_t period_us, Timer timer) {
   timers_.push_back({period, rte_rdtsc() + period, std::move(timer)});
 }
 
+bool Reactor::hand_off(Connection* connection) {
+  if (!inbox_.push(connection)) return false;
+  wake();  // an event-driven owner may be asleep: adopt it now
+  return true;
+}
+
+// --- the lists ---
+
+void Reactor::adopt(std::unique_ptr<Connection> c) {
+  POLLMSGR_ASSERT_OWNER(this);
+  ++stats_.connections_adopted;
+  c->attach(&dispatcher_, this, sessions_);
+  place(std::move(c));
+}
+
+void Reactor::place(std::unique_ptr<Connection> c) {
+  Connection& conn = *c;
+  conn.slot_ = connections_.size();
+  connections_.push_back(std::move(c));
+  watch(conn);
+  activate(conn);  // a new transport: there may be something to read already
+  note_tx(conn);
+  if (conn.faulted() || conn.wants_resume()) note_attention(conn);
+}
+
+std::unique_ptr<Connection> Reactor::take(Connection& c) {
+  unwatch(c);
+  if (c.in_active_) erase_one(active_, &c);
+  if (c.in_tx_) erase_one(tx_, &c);
+  if (c.in_attention_) erase_one(attention_, &c);
+  c.in_active_ = c.in_tx_ = c.in_attention_ = false;
+  const size_t slot = c.slot_;
+  auto owned = std::move(connections_[slot]);
+  if (slot + 1 != connections_.size()) {
+    connections_[slot] = std::move(connections_.back());
+    connections_[slot]->slot_ = slot;
+  }
+  connections_.pop_back();
+  owned->slot_ = SIZE_MAX;
+  return owned;
+}
+
+void Reactor::activate(Connection& c) {
+  if (c.idle_) {
+    c.idle_ = false;
+    c.endpoint().leave_idle();
+  }
+  c.last_rx_tsc_ = now_;
+  if (!c.in_active_) {
+    c.in_active_ = true;
+    active_.push_back(&c);
+  }
+}
+
+void Reactor::note_tx(Connection& c) {
+  if (c.in_tx_ || c.slot_ == SIZE_MAX) return;
+  c.in_tx_ = true;
+  tx_.push_back(&c);
+}
+
+void Reactor::note_attention(Connection& c) {
+  if (c.in_attention_ || c.slot_ == SIZE_MAX) return;
+  c.in_attention_ = true;
+  attention_.push_back(&c);
+  next_housekeeping_ = 0;  // see to it this iteration
+}
+
+// --- one iteration ---
+
 bool Reactor::poll_once() {
   claim_thread();
   const uint64_t start = now_ = rte_rdtsc();
+  if (active_.empty() || now_ >= next_ready_check_) {  // 1: who of the idle has something
+    wait_ready(0);
+    next_ready_check_ = now_ + ready_check_period_;
+  }
   bool received = false;
-  for (auto& c : connections_) received |= c->poll_rx(start);  // 1: rx, parse in place, dispatch
-  dispatcher_.on_tick(start);                              // 2: work that is due now
-  for (auto& c : connections_) c->flush_tx();              // 3: one doorbell per connection
+  for (size_t i = 0; i < active_.size(); ++i)  // 2: rx, parse in place, dispatch
+    if (active_[i]->poll_rx(start)) {
+      received = true;
+      active_[i]->last_rx_tsc_ = start;
+    }
+  stats_.polled += active_.size();
+  dispatcher_.on_tick(start);  // 3: work that is due now
+  for (size_t i = 0; i < tx_.size();) {  // 4: one doorbell per connection with something to send
+    Connection& c = *tx_[i];
+    c.flush_tx();
+    if (c.tx_queued() == 0 && c.endpoint().tx_idle()) {
+      c.in_tx_ = false;
+      tx_[i] = tx_.back();
+      tx_.pop_back();
+    } else {
+      ++i;  // a blocked writer: retried next iteration
+    }
+  }
   now_ = rte_rdtsc();
   ++stats_.iterations;
   stats_.total_cycles += now_ - start;
   if (received) stats_.busy_cycles += now_ - start;
-  if (now_ >= next_housekeeping_) {                        // 4: timers on the TSC
+  if (now_ >= next_housekeeping_) {  // 5: housekeeping on the TSC
     housekeeping(now_);
     next_housekeeping_ = now_ + housekeeping_period_;
     if (exit_when_idle_ && connections_.empty() && parked_.empty()) return false;
   }
   if (!received) {
+    retire_idle(now_);
     if (policy_ == WaitPolicy::kPoll)
       rte_pause();
     else
-      wait_for_events();
+      sleep_if_idle();
   }
   return !local_stop_;
 }
 
+void Reactor::retire_idle(uint64_t now) {
+  for (size_t i = 0; i < active_.size();) {
+    Connection& c = *active_[i];
+    if (now - c.last_rx_tsc_ >= idle_after_ && !c.faulted() && c.endpoint().enter_idle()) {
+      c.idle_ = true;
+      c.in_active_ = false;
+      active_[i] = active_.back();
+      active_.pop_back();
+    } else {
+      ++i;
+    }
+  }
+}
+
+// --- housekeeping ---
+
 void Reactor::housekeeping(uint64_t now) {
-  Connection* c;
-  while (inbox_.pop(c)) arrive(std::unique_ptr<Connection>(c));
-  for (size_t i = connections_.size(); i-- > 0;) {
-    Connection& conn = *connections_[i];
-    if (conn.faulted()) {
-      if (conn.resumable())
-        park(i, now);
+  Connection* handed;
+  while (inbox_.pop(handed)) arrive(std::unique_ptr<Connection>(handed));
+  // Faulted connections and sessions to resume: only those that said so.
+  while (!attention_.empty()) {
+    Connection& c = *attention_.back();
+    attention_.pop_back();
+    c.in_attention_ = false;
+    if (c.faulted()) {
+      if (c.resumable())
+        park(c, now);
       else
-        drop(i, conn.fault_reason());
-    } else if (conn.wants_resume()) {
-      route_resume(i);
+        drop(c, c.fault_reason());
+    } else if (c.wants_resume()) {
+      route_resume(c);
     }
   }
   if (!parked_.empty()) tend_parked(now);
@@ -130,29 +240,29 @@ void Reactor::housekeeping(uint64_t now) {
       t.fn(now);
       t.next = now + t.period;
     }
-  for (auto& conn : connections_) conn->on_timer(now);
+  tend_timers(now);
 }
 
-void Reactor::check_peers() {
-  for (auto& c : connections_) {
-    EndpointStatus s = c->endpoint().check_peer();
-    if (s == EndpointStatus::kPeerClosed) c->peer_gone("peer closed the connection");
-    if (s == EndpointStatus::kError) c->peer_gone("transport error");
+// Each connection's own timers (keepalive, peer timeout, acks, transport upkeep), a slice per
+// housekeeping: with thousands of connections each is seen every few milliseconds, and a
+// housekeeping costs the same whatever the count.
+void Reactor::tend_timers(uint64_t now) {
+  for (size_t n = 0; n < kTimerSlice && !connections_.empty(); ++n) {
+    if (timer_cursor_ >= connections_.size()) timer_cursor_ = 0;
+    Connection& c = *connections_[timer_cursor_++];
+    if (c.endpoint().wait_fd() < 0) {  // nothing signals its close: ask
+      const EndpointStatus s = c.endpoint().check_peer();
+      if (s == EndpointStatus::kPeerClosed) c.peer_gone("peer closed the connection");
+      if (s == EndpointStatus::kError) c.peer_gone("transport error");
+    }
+    c.on_timer(now);
   }
 }
 
-std::unique_ptr<Connection> Reactor::take(size_t index) {
-  auto c = std::move(connections_[index]);
-  connections_[index] = std::move(connections_.back());
-  connections_.pop_back();
-  return c;
-}
-
-void Reactor::drop(size_t index, const std::string& why) {
+void Reactor::drop(Connection& c, const std::string& why) {
   ++stats_.connections_faulted;
-  unwatch(*connections_[index]);
-  dispatcher_.on_fault(*connections_[index], why);
-  take(index);  // destroying it unmaps its rings / closes its socket
+  dispatcher_.on_fault(c, why);
+  take(c);  // destroying it unmaps its rings / closes its socket
 }
 
 void Reactor::arrive(std::unique_ptr<Connection> c) {

@@ -1,15 +1,20 @@
 #pragma once
-// The per-lcore run-to-completion loop. One iteration (poll_once):
-//   1. receive a burst on each connection, parse in place, dispatch inline
-//   2. the dispatcher's due work (on_tick)
-//   3. pump and flush each connection's tx: one doorbell each
-//   4. every housekeeping period: hand-offs from other lcores, faults, timers, parked sessions
-// then, in an event policy with nothing received, block until a transport wakes it.
-// No locks, no heap on the data path; connections arrive from other lcores only through the
-// inbox. Lossless sessions whose transport failed are parked off the hot loop: a client's is
-// dialled again with back-off, a server's waits for its client's SESSION_RECONNECT (which may
-// arrive on any lcore and is passed to the session's owner); either gives up after the
-// reconnect window. (reactor.cc: the loop; reactor_wait.cc: the event policies;
+// The per-lcore run-to-completion loop, at the cost of the connections that have work, not of
+// all it owns (a server lcore may hold ten thousand, nearly all idle). One iteration:
+//   1. readiness: one non-blocking epoll_wait on the set of its endpoints' wait fds (every
+//      iteration while nothing is active, else every few microseconds) wakes idle connections
+//   2. receive on each active connection, parse in place, dispatch inline
+//   3. the dispatcher's due work (on_tick)
+//   4. flush each connection that has something to send: one doorbell each
+//   5. housekeeping, every few tens of microseconds: hand-offs from other lcores, faulted
+//      connections, timers, a slice of the connections' own timers, parked sessions
+// A connection that has had nothing to read for a while goes idle (Endpoint::enter_idle): it is
+// not polled again until its wait fd signals. In the event policies an iteration with nothing
+// to do blocks in that same epoll_wait instead of spinning. Lossless sessions whose transport
+// failed are parked off the hot loop: a client's is dialled again with back-off, a server's
+// waits for its client's SESSION_RECONNECT (which may arrive on any lcore and is passed to the
+// session's owner); either gives up after the reconnect window.
+// (reactor.cc: the loop; reactor_wait.cc: readiness and the event policies;
 // reactor_lossless.cc: parking and resuming.)
 //
 // Threads. A reactor belongs to the thread that runs it (run() or the first poll_once()), which
@@ -19,6 +24,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -49,6 +55,7 @@ struct ReactorStats {
   uint64_t sessions_resumed = 0;  // server: ... that a reconnecting client took up again
   uint64_t sleeps = 0;   // event policies: times it blocked
   uint64_t wakeups = 0;  // ... and was woken by an fd (the rest ran into a timeout)
+  uint64_t polled = 0;   // connections polled for receive, summed over iterations
 };
 
 class Reactor {
@@ -63,7 +70,7 @@ class Reactor {
   // --- before run() (set-up) ---
   // Lossless sessions: where servers record theirs, and how long a parked one waits.
   void enable_resume(std::shared_ptr<SessionDirectory> sessions, uint64_t window_us);
-  // Event policies: also wake for `fd` becoming readable, and call `on_ready` (a listener).
+  // Also wake for `fd` becoming readable, and call `on_ready` (a listener).
   void watch_fd(int fd, std::function<void()> on_ready);
   // Runs `timer` every `period_us` on this lcore.
   void add_timer(uint64_t period_us, Timer timer);
@@ -77,6 +84,10 @@ class Reactor {
   // One iteration of that loop; false once the loop would end. (Tests drive reactors with it.)
   bool poll_once();
   void request_stop() { local_stop_ = true; }
+  // From the connections it owns: it has something to send / has faulted / wants a session
+  // resumed. Each puts the connection on a short list, so that nothing scans them all.
+  void note_tx(Connection& c);
+  void note_attention(Connection& c);
 
   // --- any thread ---
   // Another lcore's hand-off (a new connection, or one resuming a session here); false when
@@ -89,6 +100,7 @@ class Reactor {
   WaitPolicy policy() const { return policy_; }
   unsigned lcore() const { return lcore_; }
   size_t connection_count() const { return connections_.size(); }
+  size_t active_count() const { return active_.size(); }
   size_t parked_count() const { return parked_.size(); }
   const ReactorStats& stats() const { return stats_; }
   const std::vector<std::unique_ptr<Connection>>& connections() const { return connections_; }
@@ -96,29 +108,37 @@ class Reactor {
  private:
   void claim_thread();
   void housekeeping(uint64_t now);
-  void check_peers();
-  void drop(size_t index, const std::string& why);
-  std::unique_ptr<Connection> take(size_t index);  // out of connections_, not destroyed
+  void tend_timers(uint64_t now);
+  void drop(Connection& c, const std::string& why);
+  std::unique_ptr<Connection> take(Connection& c);  // out of every list, not destroyed
+  void place(std::unique_ptr<Connection> c);        // into connections_ and the lists
   void arrive(std::unique_ptr<Connection> c);       // from the inbox
+  void activate(Connection& c);
+  void retire_idle(uint64_t now);  // active connections quiet long enough go idle
   // reactor_wait.cc
   void set_up_wait();
-  void wake();  // an event-driven owner asleep in block_until wakes (any thread)
+  void wake();  // an event-driven owner asleep in wait_ready wakes (any thread)
   void watch(Connection& c);
   void unwatch(Connection& c);
-  void wait_for_events();
-  bool block_until(uint64_t deadline_tsc);  // true when woken by an fd, not the deadline
+  // Takes what the epoll set reports, waiting up to `timeout_ns` (0: not at all); true when
+  // an fd signalled.
+  bool wait_ready(uint64_t timeout_ns);
+  void sleep_if_idle();
   void handoff_loop();
   // reactor_lossless.cc
-  void park(size_t index, uint64_t now);
+  void park(Connection& c, uint64_t now);
   void tend_parked(uint64_t now);
-  void route_resume(size_t index);
+  void route_resume(Connection& c);
   void resume_here(std::unique_ptr<Connection> fresh);
 
   unsigned lcore_;
   Dispatcher& dispatcher_;
   WaitPolicy policy_;
   std::atomic<std::thread::id> owner_{};  // set when the loop first runs
-  std::vector<std::unique_ptr<Connection>> connections_;
+  std::vector<std::unique_ptr<Connection>> connections_;  // all it owns (Connection::slot_)
+  // The short lists: connections to receive on, to flush, and to look at in housekeeping.
+  std::vector<Connection*> active_, tx_, attention_;
+  size_t timer_cursor_ = 0;  // the timer sweep's place in connections_
   struct Parked {
     std::unique_ptr<Connection> conn;
     uint64_t deadline, next_dial;  // TSC
@@ -135,11 +155,15 @@ class Reactor {
   bool exit_when_idle_ = false;
   bool local_stop_ = false;
   uint64_t now_ = 0, next_housekeeping_ = 0, housekeeping_period_ = 0;
-  // Event policies: the set of endpoint and listener fds; the worker's doorbell (a connection
-  // handed over, or the helper's wake-up); with the helper thread, its "worker is about to
-  // sleep" and "stop" eventfds.
+  uint64_t next_ready_check_ = 0, ready_check_period_ = 0, idle_after_ = 0;
+  // The set of wait fds (edge-triggered): endpoints (data: the Connection*), the worker's
+  // doorbell (a connection handed over, or the helper's wake-up) and listeners; with the
+  // helper thread, its "worker is about to sleep" and "stop" eventfds.
   UniqueFd epoll_, wake_, armed_, helper_stop_;
   std::vector<std::function<void()>> watched_;
+  size_t unwatched_ = 0;  // connections whose endpoint has no wait fd: polled every iteration
+  std::mutex handed_mutex_;  // event-handoff: the helper's catch (epoll data) for the worker
+  std::vector<uint64_t> handed_;
   std::thread helper_;
   std::atomic<bool> helper_stopping_{false};
   ReactorStats stats_;

@@ -13,10 +13,9 @@ namespace {
 constexpr uint64_t kFirstRedialUs = 1000, kMaxRedialUs = 1000000;
 }  // namespace
 
-void Reactor::park(size_t index, uint64_t now) {
+void Reactor::park(Connection& conn, uint64_t now) {
   ++stats_.transport_faults;
-  unwatch(*connections_[index]);
-  std::unique_ptr<Connection> c = take(index);
+  std::unique_ptr<Connection> c = take(conn);
   if (c->outage().redials++ == 0) dispatcher_.on_transport_fault(*c, c->fault_reason());
   c->drop_transport();
   // A redial that failed comes back here: the window and the back-off carry on from the first
@@ -46,8 +45,7 @@ void Reactor::tend_parked(uint64_t now) {
       // Never waits: the new transport finishes connecting in the loop; if it fails there, the
       // connection is parked again.
       if (p.conn->redial()) {
-        watch(*p.conn);
-        connections_.push_back(std::move(p.conn));
+        place(std::move(p.conn));
         gone = true;
       } else {
         p.next_dial = now + p.conn->outage().backoff;
@@ -61,9 +59,8 @@ void Reactor::tend_parked(uint64_t now) {
 }
 
 // A client asks, on this connection, to resume a session: it may be ours or another lcore's.
-void Reactor::route_resume(size_t index) {
-  unwatch(*connections_[index]);
-  std::unique_ptr<Connection> fresh = take(index);
+void Reactor::route_resume(Connection& c) {
+  std::unique_ptr<Connection> fresh = take(c);
   Reactor* owner = sessions_ ? sessions_->owner(fresh->session().resume_request().client_cookie)
                              : nullptr;
   // An endpoint that cannot move (rdma) was built on the owner's lcore by the messenger, if the
@@ -78,29 +75,26 @@ void Reactor::route_resume(size_t index) {
 
 void Reactor::resume_here(std::unique_ptr<Connection> fresh) {
   fresh->attach(&dispatcher_, this, sessions_);  // it may come from another lcore's inbox
-  Connection* session = nullptr;
+  std::unique_ptr<Connection> session;
   for (auto& c : connections_)
     if (c->resumes(*fresh)) {
-      session = c.get();
-      unwatch(*session);  // its transport is replaced
+      session = take(*c);  // its transport is replaced
       break;
     }
   for (size_t i = 0; !session && i < parked_.size(); ++i)
     if (parked_[i].conn->resumes(*fresh)) {
-      session = parked_[i].conn.get();
-      connections_.push_back(std::move(parked_[i].conn));
+      session = std::move(parked_[i].conn);
       parked_[i] = std::move(parked_.back());
       parked_.pop_back();
     }
   if (session) {
     session->resume_from(*fresh);
-    watch(*session);
+    place(std::move(session));
     ++stats_.sessions_resumed;
     return;  // fresh, now without a transport, goes
   }
   fresh->refuse_resume();  // SESSION_RESET: the client learns its session is lost
-  watch(*fresh);
-  connections_.push_back(std::move(fresh));
+  place(std::move(fresh));
 }
 
 }  // namespace pollmsgr

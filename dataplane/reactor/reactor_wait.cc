@@ -1,6 +1,7 @@
-// The event-driven wait policies: what an idle reactor blocks on, and how it is woken. `poll`
-// never comes here. `event` blocks in epoll_wait on every connection's wait fd, its listeners and
-// its doorbell (an eventfd other lcores ring on a hand-off); `event-handoff` has a helper thread
+// Readiness: one epoll set per reactor holds every endpoint's wait fd, edge-triggered and armed
+// once (when the connection arrives), so that finding who has something costs one syscall and
+// O(ready), never a visit to each connection. In poll mode the set is asked without waiting; in
+// `event` the worker blocks in it when nothing is active; `event-handoff` has a helper thread
 // block there instead and wake the worker through its doorbell, the extra hop of Ceph's RDMA
 // stack.
 #include <poll.h>
@@ -19,7 +20,10 @@
 namespace pollmsgr {
 namespace {
 
-constexpr uint64_t kWakeTag = UINT64_MAX;  // epoll data of the worker's doorbell
+// epoll data: a Connection*, or one of these (never a valid pointer).
+constexpr uint64_t kWakeTag = UINT64_MAX;  // the worker's doorbell
+constexpr uint64_t kMaxListenerTag = 4096;  // listeners: 1, 2, ...
+constexpr int kEventsPerWait = 64;
 
 void ring(int eventfd_fd) {
   uint64_t one = 1;
@@ -33,46 +37,113 @@ UniqueFd watched_eventfd(int epoll_fd, uint64_t tag, int flags) {
   UniqueFd fd(eventfd(0, EFD_CLOEXEC | flags));
   epoll_event ev{EPOLLIN, {.u64 = tag}};
   if (!fd || (epoll_fd >= 0 && epoll_ctl(epoll_fd, EPOLL_CTL_ADD, fd.get(), &ev) != 0))
-    throw StartupError(std::string("event mode: cannot set up an eventfd: ") + strerror(errno), 1);
+    throw StartupError(std::string("cannot set up an eventfd: ") + strerror(errno), 1);
   return fd;
+}
+timespec from_ns(uint64_t ns) {
+  return {static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
 }
 
 }  // namespace
 
 void Reactor::set_up_wait() {
-  if (policy_ == WaitPolicy::kPoll) return;
   epoll_.reset(epoll_create1(EPOLL_CLOEXEC));
-  if (!epoll_) throw StartupError(std::string("event mode: epoll_create1: ") + strerror(errno), 1);
-  // The worker blocks on the whole set itself, or (hand-off) only on its doorbell.
-  wake_ = watched_eventfd(policy_ == WaitPolicy::kEvent ? epoll_.get() : -1, kWakeTag, EFD_NONBLOCK);
+  if (!epoll_) throw StartupError(std::string("epoll_create1: ") + strerror(errno), 1);
+  // The worker's doorbell is in the set, except with the helper thread (the worker then
+  // blocks on the doorbell alone, and the helper on the set).
+  wake_ = watched_eventfd(policy_ == WaitPolicy::kEventHandoff ? -1 : epoll_.get(), kWakeTag,
+                          EFD_NONBLOCK);
   if (policy_ == WaitPolicy::kEventHandoff) {
+    handed_.reserve(1 << 16);  // what the helper takes: no allocation once running
     armed_ = watched_eventfd(-1, 0, 0);  // blocking: the helper sleeps on it
-    helper_stop_ = watched_eventfd(epoll_.get(), 0, EFD_NONBLOCK);  // ends its epoll_wait
+    helper_stop_ = watched_eventfd(epoll_.get(), kWakeTag, EFD_NONBLOCK);  // ends its epoll_wait
   }
 }
 
-void Reactor::wake() {
-  if (wake_) ring(wake_.get());
-}
+void Reactor::wake() { ring(wake_.get()); }
 
 void Reactor::watch_fd(int fd, std::function<void()> on_ready) {
-  if (!epoll_) return;
+  if (fd < 0) return;  // nothing to watch: a timer polls it
+  if (watched_.size() + 1 >= kMaxListenerTag) throw StartupError("too many watched fds", 1);
   watched_.push_back(std::move(on_ready));
   epoll_event ev{EPOLLIN, {.u64 = watched_.size()}};
   if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0)
-    throw StartupError("event mode: cannot watch a listener", 1);
+    throw StartupError(std::string("cannot watch a listener: ") + strerror(errno), 1);
 }
 
 void Reactor::watch(Connection& c) {
-  if (!epoll_) return;
-  c.endpoint().allow_sleep();
-  epoll_event ev{EPOLLIN, {.u64 = 0}};
-  if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, c.endpoint().wait_fd(), &ev) != 0)
-    c.fault("event mode: cannot watch the connection");
+  const int fd = c.endpoint().wait_fd();
+  if (fd < 0) {  // polled every iteration instead
+    ++unwatched_;
+    return;
+  }
+  epoll_event ev{EPOLLIN | EPOLLRDHUP | EPOLLET, {.ptr = &c}};
+  if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0)
+    c.fault(std::string("cannot watch the connection: ") + strerror(errno));
 }
 
 void Reactor::unwatch(Connection& c) {
-  if (epoll_) epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, c.endpoint().wait_fd(), nullptr);
+  if (!c.has_endpoint()) return;
+  if (c.endpoint().wait_fd() < 0)
+    --unwatched_;
+  else
+    epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, c.endpoint().wait_fd(), nullptr);
+}
+
+bool Reactor::wait_ready(uint64_t timeout_ns) {
+  uint64_t tags[kEventsPerWait];
+  size_t n = 0;
+  if (policy_ == WaitPolicy::kEventHandoff) {  // what the helper took for us
+    std::lock_guard lock(handed_mutex_);
+    n = std::min<size_t>(handed_.size(), kEventsPerWait);
+    std::copy(handed_.end() - static_cast<ptrdiff_t>(n), handed_.end(), tags);
+    handed_.resize(handed_.size() - n);
+  }
+  if (n == 0) {
+    epoll_event events[kEventsPerWait];
+    const timespec timeout = from_ns(timeout_ns);
+    const int got = epoll_pwait2(epoll_.get(), events, kEventsPerWait, &timeout, nullptr);
+    for (int i = 0; i < got; ++i) tags[n++] = events[i].data.u64;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    const uint64_t tag = tags[i];
+    if (tag == kWakeTag) {
+      drain(wake_.get());
+      next_housekeeping_ = 0;  // a hand-off may be waiting: adopt it now
+    } else if (tag < kMaxListenerTag) {
+      watched_[tag - 1]();
+    } else {
+      Connection& c = *reinterpret_cast<Connection*>(tag);
+      c.endpoint().check_peer();  // doorbell bytes read, a close seen
+      activate(c);
+    }
+  }
+  return n > 0;
+}
+
+void Reactor::sleep_if_idle() {
+  if (!active_.empty() || !tx_.empty() || !attention_.empty()) return;  // work left
+  if (unwatched_ > 0) return;  // connections only polling can hear
+  const uint64_t deadline = std::min(next_housekeeping_, dispatcher_.next_due_tsc());
+  const uint64_t now = rte_rdtsc();
+  const uint64_t ns = deadline <= now ? 0
+                      : static_cast<uint64_t>(double(deadline - now) * 1e9 / double(rte_get_tsc_hz()));
+  ++stats_.sleeps;
+  bool woken;
+  if (policy_ == WaitPolicy::kEventHandoff) {
+    ring(armed_.get());  // the helper may now block on the set for us
+    pollfd doorbell{wake_.get(), POLLIN, 0};
+    const timespec timeout = from_ns(ns);
+    woken = ppoll(&doorbell, 1, &timeout, nullptr) == 1;
+    if (woken) {
+      drain(wake_.get());
+      next_housekeeping_ = 0;  // a hand-off may be waiting
+      wait_ready(0);           // what the helper took
+    }
+  } else {
+    woken = wait_ready(ns);
+  }
+  if (woken) ++stats_.wakeups;
 }
 
 void Reactor::run(const std::atomic<bool>& stop) {
@@ -89,58 +160,20 @@ void Reactor::run(const std::atomic<bool>& stop) {
   }
 }
 
-void Reactor::wait_for_events() {
-  for (auto& c : connections_)
-    if (!c->endpoint().tx_idle() || c->tx_queued() || c->faulted() || c->wants_resume())
-      return;  // work left: no sleep
-  size_t armed = 0;
-  for (; armed < connections_.size(); ++armed)
-    if (!connections_[armed]->endpoint().arm_wait()) break;
-  if (armed == connections_.size()) {
-    ++stats_.sleeps;
-    if (block_until(std::min(next_housekeeping_, dispatcher_.next_due_tsc()))) ++stats_.wakeups;
-  }
-  for (size_t i = 0; i < armed; ++i) connections_[i]->endpoint().disarm_wait();
-}
-
-bool Reactor::block_until(uint64_t deadline) {
-  const uint64_t now = rte_rdtsc();
-  const uint64_t ns = deadline <= now ? 0
-                      : static_cast<uint64_t>(double(deadline - now) * 1e9 / double(rte_get_tsc_hz()));
-  const timespec timeout{static_cast<time_t>(ns / 1000000000), static_cast<long>(ns % 1000000000)};
-  if (policy_ == WaitPolicy::kEventHandoff) {
-    ring(armed_.get());  // the helper may now block on the endpoints for us
-    pollfd doorbell{wake_.get(), POLLIN, 0};
-    if (ppoll(&doorbell, 1, &timeout, nullptr) != 1) return false;
-    drain(wake_.get());
-    next_housekeeping_ = 0;  // a hand-off may be waiting
-    for (auto& on_ready : watched_) on_ready();  // the helper does not say which fd woke
-    return true;
-  }
-  epoll_event events[16];
-  const int n = epoll_pwait2(epoll_.get(), events, 16, &timeout, nullptr);
-  for (int i = 0; i < n; ++i) {
-    const uint64_t tag = events[i].data.u64;
-    if (tag == kWakeTag) {
-      drain(wake_.get());
-      next_housekeeping_ = 0;  // adopt the hand-off now
-    } else if (tag > 0) {
-      watched_[tag - 1]();
-    }
-  }
-  return n > 0;
-}
-
-// The helper thread of kEventHandoff: each time the worker is about to sleep, block in epoll_wait
-// on its endpoints and listeners, then wake the worker through its eventfd.
+// The helper thread of kEventHandoff: each time the worker is about to sleep, block in
+// epoll_wait on its set, hand what it took to the worker, and wake it through its eventfd.
 void Reactor::handoff_loop() {
-  epoll_event events[16];
+  epoll_event events[kEventsPerWait];
   while (!helper_stopping_.load()) {
     drain(armed_.get());  // blocks until the worker sleeps
-    // Any return is a wake-up; the stop flag, not the stop fd (which may not be among the
-    // first 16 ready fds), decides whether to go on.
-    if (!helper_stopping_.load() && epoll_wait(epoll_.get(), events, 16, -1) != 0)
-      ring(wake_.get());
+    if (helper_stopping_.load()) break;
+    const int n = epoll_wait(epoll_.get(), events, kEventsPerWait, -1);
+    {
+      std::lock_guard lock(handed_mutex_);
+      for (int i = 0; i < n; ++i)
+        if (events[i].data.u64 != kWakeTag) handed_.push_back(events[i].data.u64);  // not the stop fd
+    }
+    ring(wake_.get());
   }
 }
 

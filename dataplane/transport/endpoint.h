@@ -35,24 +35,29 @@ class Endpoint {
   virtual EndpointStatus tx_flush() = 0;
   virtual bool tx_idle() const = 0;  // nothing committed is still waiting to go out
 
-  // On a slow timer: is the peer still there (and, while connecting, has it answered)?
+  // Is the peer still there (and, while connecting, has it answered)? Called when the wait fd
+  // signals and on a slow timer; may make a syscall.
   virtual EndpointStatus check_peer() = 0;
+  // What the last call saw, without a syscall.
+  virtual EndpointStatus status() const = 0;
   // What went wrong, in words, once a call has returned kPeerClosed or kError ("" when unknown).
   virtual const char* failure() const { return ""; }
-  // Every housekeeping period (tens of microseconds) on the owning lcore: cheap upkeep.
+  // Every timer sweep (from milliseconds, to seconds with thousands of connections): upkeep.
   virtual void on_timer() {}
   // The peer's address as this end sees it (for the session's HELLO).
   virtual proto::EntityAddr peer_addr() const {
     return proto::EntityAddr::ipv4(proto::EntityAddr::kAny, "127.0.0.1", 0);
   }
 
-  // The event-driven wait policy. wait_fd() is what it blocks on for this endpoint's receive
-  // side; allow_sleep() is called once before the first wait; arm_wait() just before blocking
-  // (false: data is already there, do not block); disarm_wait() after waking.
+  // Readiness, so that an iteration costs O(ready) and not O(connections). wait_fd() becomes
+  // readable (the reactor watches it edge-triggered, in poll mode and event mode alike) when the
+  // endpoint has something for the reactor: bytes, a doorbell, a close; -1 when it has no such
+  // fd, and is then polled every iteration. enter_idle(): the reactor would stop polling it
+  // until its wait fd signals; true when it may (nothing is buffered, and a peer that sends more
+  // will make the fd signal), false to stay polled. leave_idle(): it is polled again.
   virtual int wait_fd() const = 0;
-  virtual void allow_sleep() {}
-  virtual bool arm_wait() { return true; }
-  virtual void disarm_wait() {}
+  virtual bool enter_idle() { return false; }
+  virtual void leave_idle() {}
   // Whether the endpoint may be handed to another lcore (a resumed session's owner): not when it
   // is built on its lcore's resources.
   virtual bool movable_between_lcores() const { return true; }

@@ -59,41 +59,45 @@ std::span<uint8_t> ShmEndpoint::tx_window(size_t want) {
 
 EndpointStatus ShmEndpoint::tx_flush() {
   if (tx_produced_ != tx_published_) {
-    own_control_->produced.store(tx_produced_, std::memory_order_release);  // the doorbell
+    // The doorbell. An exchange (a locked instruction, a full barrier on x86) rather than a
+    // store: the idle flag read below must not be read before produced is visible, or a
+    // receiver going idle just then and we would each miss the other.
+    own_control_->produced.exchange(tx_produced_, std::memory_order_seq_cst);
     tx_published_ = tx_produced_;
     // Take ownership of the lines the next frames will be written into now, while nothing
     // waits on them, instead of one at a time from inside the encoder.
     uint8_t* next = tx_ring_ + tx_produced_ % tx_ring_bytes_;
     for (size_t off = 0; off < kTxPrefetchBytes; off += 64) __builtin_prefetch(next + off, 1);
-    // Only a receiver that may sleep costs the sender a fence: produced, then the flag, in
-    // that order, so one of the two sides always sees the other (no lost wake-up).
-    if (peer_control_ && peer_control_->may_sleep.load(std::memory_order_relaxed)) {
-      std::atomic_thread_fence(std::memory_order_seq_cst);
-      if (peer_control_->sleeping.load(std::memory_order_relaxed)) {
+    if (peer_control_) {
+      const uint32_t spell = peer_control_->idle.load(std::memory_order_relaxed);
+      if (spell != 0 && spell != rung_) {
         const char ring = 'd';  // MSG_DONTWAIT: a full socket means a wake-up is pending already
         [[maybe_unused]] ssize_t r = send(socket_.get(), &ring, 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+        rung_ = spell;
       }
     }
   }
   return status_;
 }
 
-void ShmEndpoint::allow_sleep() { own_control_->may_sleep.store(1, std::memory_order_seq_cst); }
-
-bool ShmEndpoint::arm_wait() {
-  if (!peer_control_) return true;  // the server's half wakes us when it arrives
-  own_control_->sleeping.store(1, std::memory_order_relaxed);
-  std::atomic_thread_fence(std::memory_order_seq_cst);
+bool ShmEndpoint::enter_idle() {
+  if (status_ != EndpointStatus::kOk) return false;
+  if (!peer_control_) return true;  // the server's half arrives on the socket, which signals
+  // The doorbell bytes of earlier spells are read first: one sent for this spell must still be
+  // there to make the socket signal, or a wake-up is lost.
+  if (check_peer() != EndpointStatus::kOk) return false;
+  if (++idle_spell_ == 0) idle_spell_ = 1;
+  own_control_->idle.store(idle_spell_, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_seq_cst);  // the sender's mirror of its exchange
   if (peer_control_->produced.load(std::memory_order_relaxed) != rx_consumed_) {
-    own_control_->sleeping.store(0, std::memory_order_relaxed);
+    own_control_->idle.store(0, std::memory_order_relaxed);
     return false;
   }
   return true;
 }
 
-void ShmEndpoint::disarm_wait() {
-  own_control_->sleeping.store(0, std::memory_order_relaxed);
-  if (peer_control_) check_peer();  // drains the doorbell
+void ShmEndpoint::leave_idle() {
+  if (peer_control_) own_control_->idle.store(0, std::memory_order_relaxed);
 }
 
 EndpointStatus ShmEndpoint::check_peer() {

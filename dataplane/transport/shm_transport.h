@@ -13,7 +13,9 @@
 // of the size its ring needs, at most --shm-max-peer-ring-kb; every index the peer writes is
 // read once and checked before use; a peer mapping is covered by PeerMemoryGuard. The same
 // socket is the event policy's doorbell: a sender whose receiver sleeps sends it a byte with
-// MSG_DONTWAIT (nothing the peer does can make that block), and nothing else is ever rung.
+// MSG_DONTWAIT (nothing the peer does can make that block), and nothing else is ever rung:
+// a receiver that has stopped polling a ring says so in its control page ("idle"), and the
+// sender rings once after producing into it.
 #include <sys/types.h>
 
 #include <atomic>
@@ -52,10 +54,10 @@ struct alignas(64) ShmControl {
   uint32_t hugetlb;
   alignas(64) std::atomic<uint64_t> produced;  // bytes written into our outgoing ring
   alignas(64) std::atomic<uint64_t> consumed;  // bytes of the peer's ring we have consumed
-  // The event policy: we (as receiver) may sleep, and are sleeping; a sender that sees both
-  // rings the doorbell.
-  alignas(64) std::atomic<uint32_t> may_sleep;
-  std::atomic<uint32_t> sleeping;
+  // Non-zero: we (as receiver) no longer poll the peer's ring, and a sender that produces into
+  // it must ring the doorbell (a byte on the set-up socket, which our reactor watches). Each
+  // idle spell has its own number, so that a sender rings once per spell.
+  alignas(64) std::atomic<uint32_t> idle;
   // The floor probe: the client counts pings in its page, the server echoes them in its own.
   alignas(64) std::atomic<uint64_t> floor_ping;
   std::atomic<uint64_t> floor_rounds;  // client: how many it asks for
@@ -75,11 +77,11 @@ class ShmEndpoint final : public Endpoint {
   EndpointStatus tx_flush() override;
   bool tx_idle() const override { return true; }  // committed bytes are in the peer's reach
   EndpointStatus check_peer() override;
+  EndpointStatus status() const override { return status_; }
   const char* failure() const override { return failure_.c_str(); }
   int wait_fd() const override { return socket_.get(); }
-  void allow_sleep() override;
-  bool arm_wait() override;
-  void disarm_wait() override;
+  bool enter_idle() override;
+  void leave_idle() override;
   void on_timer() override;
 
   bool hugetlb() const;
@@ -113,6 +115,8 @@ class ShmEndpoint final : public Endpoint {
   uint64_t tx_published_ = 0;
   uint64_t tx_credit_limit_ = 0;  // produced may go up to here (peer's consumed + ring)
   uint64_t peer_consumed_ = 0;    // the last value the peer published that made sense
+  uint32_t rung_ = 0;             // the peer's idle spell we rang the doorbell for
+  uint32_t idle_spell_ = 0;       // ours
   uint64_t setup_deadline_ = 0;   // client, while the server's half has not arrived
   uint32_t max_peer_ring_bytes_ = 0;
   std::vector<uid_t> allowed_uids_;

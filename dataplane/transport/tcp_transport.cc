@@ -43,12 +43,15 @@ void TcpEndpoint::fail(EndpointStatus s, int err) {
 std::span<const uint8_t> TcpEndpoint::rx_window() {
   if (rx_end_ < rx_.size() && status_ == EndpointStatus::kOk) {
     ssize_t n = recv(fd_.get(), rx_.data() + rx_end_, rx_.size() - rx_end_, MSG_DONTWAIT);
+    drained_ = false;
     if (n > 0) {
       rx_end_ += static_cast<size_t>(n);
       established_ = true;
     } else if (n == 0) {
       fail(EndpointStatus::kPeerClosed, 0);
-    } else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+    } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      drained_ = true;
+    } else if (errno != EINTR) {
       fail(EndpointStatus::kPeerClosed, errno);  // e.g. a connect refused, a reset
     }
   }

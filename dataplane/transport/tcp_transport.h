@@ -28,10 +28,12 @@ class TcpEndpoint final : public Endpoint {
   EndpointStatus tx_flush() override;
   bool tx_idle() const override { return tx_begin_ == tx_end_; }
   EndpointStatus check_peer() override { return status_; }
+  EndpointStatus status() const override { return status_; }
   const char* failure() const override { return failure_.c_str(); }
   proto::EntityAddr peer_addr() const override;
   int wait_fd() const override { return fd_.get(); }
-  bool arm_wait() override { return rx_begin_ == rx_end_; }  // unread bytes: do not block
+  // Edge-triggered: idle only once the socket has said EAGAIN and nothing waits in our buffer.
+  bool enter_idle() override { return drained_ && rx_begin_ == rx_end_; }
   void set_established() { established_ = true; }
 
  private:
@@ -45,6 +47,7 @@ class TcpEndpoint final : public Endpoint {
   EndpointStatus status_ = EndpointStatus::kOk;
   std::string failure_;
   bool established_ = false;  // a byte went either way: the connect (if ours) succeeded
+  bool drained_ = false;      // the last recv found the socket empty
 };
 
 // A non-blocking TCP socket toward `server`. wait: block (up to a few seconds: start-up only)

@@ -161,7 +161,7 @@ TEST(Verbs, EventModeWakesOnTheCompletionChannel) {
   Pair p(18503, small_options(), true);
   ASSERT_TRUE(p.server && p.client);
   ASSERT_GE(p.server->wait_fd(), 0);
-  ASSERT_TRUE(p.server->arm_wait());  // nothing there: may sleep
+  ASSERT_TRUE(p.server->enter_idle());  // nothing there: may sleep
   pollfd pfd{p.server->wait_fd(), POLLIN, 0};
   EXPECT_EQ(poll(&pfd, 1, 0), 0);
   auto w = p.client->tx_window(5);
@@ -169,7 +169,7 @@ TEST(Verbs, EventModeWakesOnTheCompletionChannel) {
   p.client->tx_commit(5);
   p.client->tx_flush();
   EXPECT_EQ(poll(&pfd, 1, 5000), 1);  // the completion woke it
-  p.server->disarm_wait();
+  p.server->leave_idle();
   auto r = p.server->rx_window();
   ASSERT_EQ(r.size(), 5u);
   EXPECT_EQ(std::string(reinterpret_cast<const char*>(r.data()), 5), "hello");

@@ -79,11 +79,11 @@ class FakeEndpoint final : public Endpoint {
   bool tx_idle() const override { return true; }
   EndpointStatus check_peer() override { return status(); }
   int wait_fd() const override { return -1; }
-
- private:
-  EndpointStatus status() const {
+  EndpointStatus status() const override {
     return in_->broken || out_->broken ? EndpointStatus::kPeerClosed : EndpointStatus::kOk;
   }
+
+ private:
   std::shared_ptr<FakePipe> in_, out_;
 };
 
