@@ -69,8 +69,9 @@ uint16_t OsdClientDispatcher::op_code(Phase phase) const {
 
 bool OsdClientDispatcher::sending_done(const OsdJob& j, uint64_t now) const {
   switch (j.phase) {
-    case Phase::kPrefill: return j.phase_ops >= w_.objects;
-    case Phase::kMeasured: return (w_.ios && j.sent >= w_.ios) || (w_.send_end && now >= w_.send_end);
+    case Phase::kPrefill: return j.phase_ops >= w_.objects || stopping_;
+    case Phase::kMeasured:
+      return (w_.ios && j.sent >= w_.ios) || (w_.send_end && now >= w_.send_end) || stopping_;
     case Phase::kCleanup:
       return w_.objects ? j.phase_ops >= w_.objects : next_on_osd(j, j.phase_ops) >= j.next_object;
     case Phase::kDone: return true;

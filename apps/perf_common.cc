@@ -2,6 +2,7 @@
 
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <csignal>
 
 #include <CLI/CLI.hpp>
@@ -68,6 +69,10 @@ void add_transport_flags(CLI::App& app, TransportFlags& f) {
                  "a connection whose peer sends nothing for this many seconds has failed "
                  "(KEEPALIVE2 goes out after a quarter of it; default 30, 0: never)")
       ->check(CLI::Range(0.0, 86400.0));
+  app.add_option("--handshake-timeout", f.handshake_timeout_s,
+                 "a connection whose msgr2 handshake is not done this many seconds after it "
+                 "began is dropped (default 10, 0: never)")
+      ->check(CLI::Range(0.0, 86400.0));
   app.add_option("--inject-faults", f.inject_faults,
                  "break a connection's transport every N messages received, as a network failure "
                  "would (to exercise --lossless; 0: never)");
@@ -119,6 +124,12 @@ double process_cpu_seconds() {
   return seconds(ru.ru_utime) + seconds(ru.ru_stime);
 }
 
+uint64_t peak_rss_kb() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return static_cast<uint64_t>(ru.ru_maxrss);  // KiB on Linux
+}
+
 MessengerOptions messenger_options(const TransportFlags& f, proto::EntityType my_type) {
   MessengerOptions o;
   o.my_type = my_type;
@@ -126,7 +137,54 @@ MessengerOptions messenger_options(const TransportFlags& f, proto::EntityType my
   o.lossy = !f.lossless;
   o.reconnect_window_ms = static_cast<uint32_t>(f.reconnect_window_s * 1000);
   o.peer_timeout_ms = static_cast<uint32_t>(f.peer_timeout_s * 1000);
+  o.handshake_timeout_ms = static_cast<uint32_t>(f.handshake_timeout_s * 1000);
   return o;
+}
+
+namespace {
+constexpr size_t kSpareFds = 256;  // EAL, listeners, epoll, set-ups in progress
+}
+
+size_t fds_per_connection(const TransportFlags& f) {
+  return f.transport == "rdma" ? 2 : 1;
+}
+
+void ensure_fd_limit(size_t connections, const TransportFlags& f, const char* flag) {
+  const rlim_t want = static_cast<rlim_t>(connections * fds_per_connection(f) + kSpareFds);
+  rlimit now{};
+  getrlimit(RLIMIT_NOFILE, &now);
+  if (now.rlim_cur >= want) return;
+  rlimit raised{want, std::max(want, now.rlim_max)};
+  if (setrlimit(RLIMIT_NOFILE, &raised) == 0) return;  // within the hard limit, or we may raise it
+  throw StartupError(fmt::format(
+      "{} connections need about {} open files, but this process may open only {} (the hard "
+      "limit, `ulimit -Hn`): lower {}, or raise the limit (as root: `ulimit -Hn {}`, or "
+      "LimitNOFILE= in a systemd unit)", connections, want, now.rlim_max, flag, want));
+}
+
+size_t connections_within_fd_limit(const TransportFlags& f) {
+  rlimit now{};
+  getrlimit(RLIMIT_NOFILE, &now);
+  now.rlim_cur = now.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &now);
+  getrlimit(RLIMIT_NOFILE, &now);
+  return now.rlim_cur > kSpareFds ? (now.rlim_cur - kSpareFds) / fds_per_connection(f) : 1;
+}
+
+std::string capacity_note(const TransportFlags& f, size_t max_connections) {
+  const double n = static_cast<double>(max_connections);
+  if (f.transport == "shm")
+    return fmt::format("shm: each connection holds its {} KiB ring (hugetlb pages when a multiple "
+                       "of 2048 KiB, else ordinary shared memory) and maps its peer's: {:.0f} MiB "
+                       "of ours at {} connections", f.shm_ring_kb, n * (f.shm_ring_kb + 4) / 1024,
+                       max_connections);
+  if (f.transport == "rdma")
+    return fmt::format("rdma: each connection has a queue pair and {} receive buffers of {} KiB "
+                       "posted to its lcore's shared queue: up to {} connections per lcore "
+                       "(--rdma-srq-depth / --rdma-credits)", f.rdma.credits, f.rdma_chunk_kb,
+                       f.rdma.srq_depth / std::max(1u, f.rdma.credits));
+  return "tcp: a connection holds a receive or send buffer (64 KiB, hugepages) only while bytes "
+         "wait in it";
 }
 
 std::atomic<bool>& stop_requested() {
@@ -134,9 +192,16 @@ std::atomic<bool>& stop_requested() {
   return stop;
 }
 
+std::atomic<bool>& stop_now() {
+  static std::atomic<bool> stop{false};
+  return stop;
+}
+
 void install_stop_signals() {
   struct sigaction sa {};
-  sa.sa_handler = [](int) { stop_requested().store(true); };
+  sa.sa_handler = [](int) {
+    if (stop_requested().exchange(true)) stop_now().store(true);
+  };
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);

@@ -33,6 +33,7 @@ struct TransportFlags {
   double reconnect_window_s = 10;
   double peer_timeout_s = 30;
   uint64_t inject_faults = 0;  // break a connection's transport every this many messages received
+  double handshake_timeout_s = 10;
 };
 void add_transport_flags(CLI::App& app, TransportFlags& flags);
 // Validates the flags into messenger options, without the transport (throws StartupError).
@@ -45,11 +46,28 @@ std::unique_ptr<Transport> make_transport(const TransportFlags& flags, Messenger
 // One line on where the rdma buffers are, for the final report (empty without rdma).
 std::string rdma_census(const Transport& transport);
 
+// Open files one connection holds over this transport (tcp, shm: 1; rdma: its side channel and,
+// event-driven, its completion channel).
+size_t fds_per_connection(const TransportFlags& flags);
+// Raises RLIMIT_NOFILE so that `connections` connections fit, as far as the hard limit allows,
+// or beyond it when we may (root, up to fs.nr_open). Throws StartupError, naming `flag`, when
+// they cannot.
+void ensure_fd_limit(size_t connections, const TransportFlags& flags, const char* flag);
+// Raises the soft RLIMIT_NOFILE to the hard one; returns how many connections then fit.
+size_t connections_within_fd_limit(const TransportFlags& flags);
+// One line for a server's start-up: what one connection takes of the transport's resources.
+std::string capacity_note(const TransportFlags& flags, size_t max_connections);
+
 // User + system CPU time of this process so far, seconds.
 double process_cpu_seconds();
+// The most resident memory this process has had (VmHWM), KiB.
+uint64_t peak_rss_kb();
 
-// Set by SIGINT / SIGTERM: every reactor loop watches it.
+// Set by SIGINT / SIGTERM: the server's loops stop; the client's stop sending and end once
+// what is in flight is answered.
 std::atomic<bool>& stop_requested();
+// Set by a second signal: the client's loops stop at once.
+std::atomic<bool>& stop_now();
 void install_stop_signals();
 
 }  // namespace pollmsgr::perf

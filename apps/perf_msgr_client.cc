@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "apps/ceph_bootstrap.h"
+#include "apps/idle_connections.h"
 #include "apps/osd_client.h"
 #include "apps/perf_common.h"
 #include "apps/ping_client.h"
@@ -36,6 +37,8 @@ struct Flags {
   uint32_t ceph_epoch = 0;
   uint64_t bad_op_at = 0;
   double op_timeout = 60;
+  unsigned idle_connections = 0;
+  double idle_op_interval = 0;
 };
 
 void add_flags(CLI::App& app, Flags& f) {
@@ -76,6 +79,14 @@ void add_flags(CLI::App& app, Flags& f) {
                  "OSD's MOSDMap is followed)");
   app.add_option("--op-timeout", f.op_timeout,
                  "an op unanswered this many seconds fails the run (default 60; 0: wait forever)")
+      ->check(CLI::Range(0.0, 86400.0));
+  app.add_option("--idle-connections", f.idle_connections,
+                 "open this many more connections, idle (or see --idle-op-interval), before the "
+                 "measured jobs start, and keep them open beside them")
+      ->check(CLI::Range(0u, 1000000u));
+  app.add_option("--idle-op-interval", f.idle_op_interval,
+                 "each idle connection makes a KEEPALIVE2 round trip every this many seconds "
+                 "(spread evenly; default 0: none)")
       ->check(CLI::Range(0.0, 86400.0));
   app.add_option("--inject-bad-op", f.bad_op_at,
                  "tests: send the first job's N-th op without its object hash, as a broken client would");
@@ -120,6 +131,7 @@ int main(int argc, char** argv) {
       cluster = query_ceph_cluster(server, f.ceph_pool);
       mo.global_id = cluster.global_id;  // client.<gid>: our name at the OSDs, and our reqids'
     }
+    ensure_fd_limit(f.numjobs + f.idle_connections, transport, "--idle-connections or numjobs");
     if (runtime_options.lcores.empty() && runtime_options.coremask.empty())
       runtime_options.lcores = "1";
     Runtime runtime(runtime_options, "perf_msgr_client");
@@ -156,16 +168,29 @@ int main(int argc, char** argv) {
     std::vector<std::unique_ptr<Reactor>> reactors(lcores.size());
     std::vector<Reactor*> reactor_ptrs(lcores.size());
     std::vector<std::unique_ptr<ClientWorkload>> dispatchers;
+    std::vector<std::unique_ptr<IdleCrowd>> crowds;
+    std::vector<std::unique_ptr<CrowdRouter>> routers;
     for (size_t i = 0; i < lcores.size(); ++i) {
       if (f.ping)
         dispatchers.push_back(std::make_unique<PingDispatcher>(ping, reactor_ptrs[i]));
       else
         dispatchers.push_back(std::make_unique<OsdClientDispatcher>(osd, reactor_ptrs[i]));
-      reactors[i] = std::make_unique<Reactor>(lcores[i], *dispatchers[i], policy);
+      crowds.push_back(std::make_unique<IdleCrowd>(
+          cycles(f.idle_op_interval), (f.idle_connections + lcores.size() - 1) / lcores.size()));
+      routers.push_back(std::make_unique<CrowdRouter>(*dispatchers[i], *crowds[i]));
+      Dispatcher& d = f.idle_connections ? static_cast<Dispatcher&>(*routers[i]) : *dispatchers[i];
+      reactors[i] = std::make_unique<Reactor>(lcores[i], d, policy);
       reactor_ptrs[i] = reactors[i].get();
       reactors[i]->set_exit_when_idle(true);
     }
     Messenger messenger(mo, reactor_ptrs);
+    // The crowd first, spread over the lcores; its handshakes finish in the loops, before the
+    // jobs send anything.
+    const uint64_t crowd_start = rte_rdtsc();
+    for (unsigned k = 0; k < f.idle_connections; ++k) {
+      const size_t r = k % reactors.size();
+      crowds[r]->add(messenger.connect_to(server, *reactors[r]));
+    }
     std::vector<OsdJob> osd_jobs(f.ping ? 0 : f.numjobs);
     std::vector<PingJob> ping_jobs(f.ping ? f.numjobs : 0);
     // ceph: jobs take the OSDs that are some PG's primary in turn.
@@ -193,6 +218,10 @@ int main(int argc, char** argv) {
       first = first ? first : job.conn;
     }
     install_stop_signals();
+    for (size_t i = 0; i < reactors.size(); ++i)  // SIGINT: finish what is in flight, then stop
+      reactors[i]->add_timer(1000, [&d = *dispatchers[i]](uint64_t) {
+        if (stop_requested().load(std::memory_order_relaxed)) d.stop_sending();
+      });
 
     if (ceph) {
       fmt::print("ceph: pool {} (id {}, {} PG{}), osdmap epoch {}{}, we are client.{}\n",
@@ -219,10 +248,38 @@ int main(int argc, char** argv) {
     }
 
     std::vector<uint64_t> floor_rtts;
-    const double cpu_at_start = process_cpu_seconds();
-    osd.warmup_end = ping.warmup_end = start + cycles(f.warmup);
-    osd.send_end = ping.send_end = f.duration > 0 ? osd.warmup_end + cycles(f.duration) : 0;
+    double cpu_at_start = process_cpu_seconds();
+    auto set_clock = [&](uint64_t now) {  // the measured part begins
+      osd.warmup_end = ping.warmup_end = now + cycles(f.warmup);
+      osd.send_end = ping.send_end = f.duration > 0 ? osd.warmup_end + cycles(f.duration) : 0;
+    };
+    set_clock(start);
+    // With a crowd, each lcore serves its loop until its share is up; the last to get there
+    // starts the clock, and then every lcore's jobs.
+    std::atomic<size_t> crowds_settled{0};
+    std::atomic<bool> go{f.idle_connections == 0};
+    uint64_t crowd_settled_at = crowd_start;
     runtime.run_on_all_lcores([&](unsigned lcore) {
+      for (size_t i = 0; i < reactors.size(); ++i) {
+        if (reactors[i]->lcore() != lcore || !f.idle_connections) continue;
+        bool running = true;
+        while (running && !crowds[i]->settled() && !stop_now().load())
+          running = reactors[i]->poll_once();
+        if (crowds_settled.fetch_add(1) + 1 == reactors.size()) {
+          crowd_settled_at = rte_rdtsc();
+          set_clock(crowd_settled_at);
+          cpu_at_start = process_cpu_seconds();
+          if (!f.quiet) {  // tools/bench-scale waits for this line
+            fmt::print("perf_msgr_client: the idle connections are settled in {:.2f} s; the jobs "
+                       "start\n", double(crowd_settled_at - crowd_start) / double(hz));
+            std::fflush(stdout);
+          }
+          go.store(true, std::memory_order_release);
+        }
+        while (running && !go.load(std::memory_order_acquire) && !stop_now().load())
+          running = reactors[i]->poll_once();
+        routers[i]->start();
+      }
       for (size_t i = 0; i < reactors.size(); ++i) {
         if (reactors[i]->lcore() != lcore) continue;
         if (f.measure_floor && i == 0) {
@@ -233,7 +290,7 @@ int main(int argc, char** argv) {
           else
             floor_rtts.clear();  // the server does not serve the probe: said below
         }
-        reactors[i]->run(stop_requested());
+        reactors[i]->run(stop_now());
       }
       return 0;
     });
@@ -318,6 +375,24 @@ int main(int argc, char** argv) {
       fmt::print("\n");
       out["sessions_resumed"] = outages.count();
       out["outage_us"] = {{"p50", to_us(outages.percentile(50))}, {"max", to_us(outages.max())}};
+    }
+    if (f.idle_connections) {
+      uint64_t answering = 0, lost = 0, sent = 0, answered = 0;
+      for (auto& c : crowds) {
+        answering += c->answering();
+        lost += c->lost();
+        sent += c->sent();
+        answered += c->answered();
+      }
+      const double setup_s = double(crowd_settled_at - crowd_start) / double(hz);
+      fmt::print("  idle       {:>12} connections up and answering in {:.2f} s ({:.0f}/s), {} lost; "
+                 "{} keepalives sent, {} answered\n", answering, setup_s,
+                 setup_s > 0 ? double(answering) / setup_s : 0.0, lost, sent, answered);
+      out["idle"] = {{"connections", f.idle_connections}, {"answering", answering},
+                     {"lost", lost}, {"setup_seconds", setup_s}, {"keepalives_sent", sent},
+                     {"keepalives_answered", answered}};
+      errors += lost;
+      out["errors"] = errors;
     }
     if (errors) fmt::print("  errors     {:>12}   ({} unanswered)\n", errors, unanswered);
     if (!f.json_path.empty()) {

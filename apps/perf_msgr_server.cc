@@ -68,6 +68,8 @@ class ServerDispatcher final : public Dispatcher {
     if (verbose_ || !c.session().was_ready()) log_.print(fmt::format("connection {} closed: {}", c.id(), why));
   }
 
+  void on_refused(std::string_view why) override { log_.print(std::string(why)); }
+
   uint64_t ops() const { return ops_; }
   uint64_t faults() const { return faults_; }
   uint64_t ignored() const { return ignored_; }
@@ -134,7 +136,7 @@ class ServerDispatcher final : public Dispatcher {
     void print(const std::string& line) {
       const uint64_t now = rte_rdtsc();
       if (now - window > rte_get_tsc_hz()) {
-        if (dropped) fmt::print(stderr, "({} more connections closed; not shown)\n", dropped);
+        if (dropped) fmt::print(stderr, "({} more lines about connections not shown)\n", dropped);
         window = now;
         printed = dropped = 0;
       }
@@ -163,6 +165,7 @@ int main(int argc, char** argv) {
   unsigned workers = 1;
   double think_us = 0, duration = 0;
   bool quiet = false;
+  size_t max_connections = 0;
   std::string json_path;
   RuntimeOptions runtime_options;
   perf::TransportFlags transport;
@@ -173,6 +176,9 @@ int main(int argc, char** argv) {
   app.add_option("--duration", duration, "stop after this many seconds (default: on SIGINT)")
       ->check(CLI::NonNegativeNumber);
   app.add_flag("--quiet", quiet, "print only the final report");
+  app.add_option("--max-connections", max_connections,
+                 "connections held at once; one more is refused (default: as many as the "
+                 "open-files limit allows, raised to its hard limit)");
   app.add_option("--json", json_path, "on exit, write the report to this file as JSON");
   perf::add_transport_flags(app, transport);
   add_runtime_options(app, runtime_options);
@@ -182,6 +188,11 @@ int main(int argc, char** argv) {
     if (runtime_options.lcores.empty() && runtime_options.coremask.empty())
       runtime_options.lcores = workers == 1 ? "0" : fmt::format("0-{}", workers - 1);
     MessengerOptions mo = perf::messenger_options(transport, proto::EntityType::kOsd);
+    if (max_connections)
+      perf::ensure_fd_limit(max_connections, transport, "--max-connections");
+    else
+      max_connections = perf::connections_within_fd_limit(transport);
+    mo.max_connections = max_connections;
     const WaitPolicy policy = perf::wait_policy(transport);
     HostPort bind = parse_host_port(bind_addr);
     Runtime runtime(runtime_options, "perf_msgr_server");
@@ -215,6 +226,9 @@ int main(int argc, char** argv) {
       fmt::print("perf_msgr_server: serving {} on {} ({} mode, {} worker lcore{}), think time {} us\n",
                  bind.to_string(), backend->name(), to_string(policy), workers,
                  workers > 1 ? "s" : "", think_us);
+    if (!quiet)
+      fmt::print("  up to {} connections (--max-connections); {}\n", max_connections,
+                 perf::capacity_note(transport, max_connections));
     std::fflush(stdout);
     const double cpu_at_start = perf::process_cpu_seconds();
     runtime.run_on_all_lcores([&](unsigned lcore) {
@@ -243,18 +257,22 @@ int main(int argc, char** argv) {
       fmt::print("\n");
       lcore_reports.push_back({{"lcore", reactors[i]->lcore()}, {"ops", ops},
                                {"busy_cycles", s.busy_cycles}, {"total_cycles", s.total_cycles},
+                               {"iterations", s.iterations}, {"polled", s.polled},
                                {"connections", s.connections_adopted}, {"sleeps", s.sleeps}});
     }
     const double cpu_seconds = perf::process_cpu_seconds() - cpu_at_start;
     if (auto census = perf::rdma_census(*backend); !census.empty()) fmt::print("{}\n", census);
     fmt::print("perf_msgr_server: {} ops in all, {} connections accepted, {:.3f} us cpu/op\n", total,
                messenger.accepted(), total ? cpu_seconds * 1e6 / double(total) : 0.0);
+    if (messenger.refused())
+      fmt::print("perf_msgr_server: {} connections refused\n", messenger.refused());
     if (!json_path.empty()) {
       nlohmann::json out = {{"transport", backend->name()}, {"mode", to_string(policy)},
                             {"ops", total}, {"connections", messenger.accepted()},
                             {"cpu_seconds", cpu_seconds}, {"lcores", lcore_reports},
                             {"transport_faults", transport_faults},
-                            {"sessions_resumed", resumed}};
+                            {"sessions_resumed", resumed},
+                            {"peak_rss_kb", perf::peak_rss_kb()}};
       std::ofstream f(json_path);
       f << out.dump(2) << "\n";
       if (!f) throw StartupError("cannot write " + json_path, 1);

@@ -46,7 +46,7 @@ class PingDispatcher final : public ClientWorkload {
 
  private:
   bool sending_done(const PingJob& j, uint64_t now) const {
-    return (w_.pings && j.sent >= w_.pings) || (w_.send_end && now >= w_.send_end);
+    return (w_.pings && j.sent >= w_.pings) || (w_.send_end && now >= w_.send_end) || stopping_;
   }
   void finish(PingJob& j);
 

@@ -49,6 +49,11 @@ class ClientWorkload : public Dispatcher {
  public:
   virtual const RoundTrips& round_trips() const = 0;
   virtual uint64_t errors() const = 0;
+  // No new ops from now (SIGINT): the jobs end once what is in flight is answered.
+  void stop_sending() { stopping_ = true; }
+
+ protected:
+  bool stopping_ = false;
 };
 
 double to_us(uint64_t cycles);

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "verbs/rdma_transport.h"
+#include "verbs/rdma_wire.h"
 
 namespace pollmsgr::verbs {
 
@@ -28,8 +29,24 @@ class SharedReceiveQueue {
   void flush_reposts();
   unsigned posted() const { return posted_.load(std::memory_order_relaxed); }
 
+  // A torn-down connection's queue pair (already in the error state, its beacon posted) and the
+  // buffers the device may still be using: kept until the beacon's flush completes, so that
+  // teardown never waits on the lcore. Reaped in flush_reposts; the destructor waits for what
+  // is left (at exit).
+  struct Retired {
+    ChannelPtr channel;
+    CqPtr cq;
+    QpPtr qp;  // destroyed before its CQ
+    std::vector<Buffer*> in_flight;
+    uint64_t give_up_tsc;
+  };
+  void retire(Retired retired);
+
  private:
   bool post(Buffer* const* buffers, unsigned n);
+  // Reaps a retired queue pair's completions; true once it may be freed.
+  bool drained(Retired& r);
+  void reap_retired();
 
   BufferPool& pool_;
   SrqPtr srq_;
@@ -37,13 +54,7 @@ class SharedReceiveQueue {
   std::atomic<unsigned> posted_{0}, connections_{0};
   Buffer* reposts_[kRepostBatch];
   unsigned repost_count_ = 0;
-};
-
-// What a SEND carries instead of a large frame: where the receiver can READ it.
-struct ReadDescriptor {
-  uint64_t addr;
-  uint32_t rkey;
-  uint32_t length;
+  std::vector<Retired> retired_;
 };
 
 class RdmaEndpoint final : public Endpoint {
@@ -107,9 +118,6 @@ class RdmaEndpoint final : public Endpoint {
     State state;
     ReadDescriptor remote;
   };
-  // The wr_id of the last work request posted at teardown: its flush completes all before it.
-  static constexpr uint64_t kBeaconWrId = ~0ull;
-
   unsigned poll_completions();  // reaps up to a batch; returns how many
   void start_reads();           // READs for the received descriptors, while large buffers last
   void seal_tx();               // the buffer being filled joins the ready queue
@@ -129,7 +137,6 @@ class RdmaEndpoint final : public Endpoint {
   uint32_t max_inline_ = 0;
   uint32_t send_depth_;
   bool failed_ = false;         // a work request failed: the connection faults
-  bool beacon_seen_ = false;
 
   Fifo<RxChunk> rx_;            // received, not yet consumed, in stream order
   uint32_t owed_credits_ = 0;   // buffers consumed and reposted, not yet told to the peer
@@ -146,7 +153,7 @@ class RdmaEndpoint final : public Endpoint {
   uint32_t large_taken_ = 0;    // large buffers in tx_fill_, tx_ready_ and tx_lent_
   uint64_t tx_posted_seq_ = 0;  // SENDs posted so far
   uint32_t unsignalled_ = 0;
-  std::vector<ibv_send_wr> wrs_;  // one burst's work requests, built in place
+  std::vector<ibv_send_wr> wrs_;  // one burst's SENDs: chained and typed once, filled per burst
   std::vector<ibv_sge> sges_;
   std::vector<ReadDescriptor> descriptors_;
 };

@@ -12,17 +12,7 @@
 namespace pollmsgr::verbs {
 namespace {
 constexpr unsigned kPollBatch = 16;
-// wr_ids: a receive's is its Buffer*; a SEND's kSendTag | sequence; a READ's kReadTag | rx slot.
-constexpr uint64_t kSendTag = 1ull << 63;
-constexpr uint64_t kReadTag = 3ull << 62;
 constexpr uint32_t kSignalEvery = 16;  // selective signalling: a completion per burst, or per this many
-
-// Immediate data of every SEND: credits returned (bits 0-15), the peer's large buffers released
-// (bits 16-30), and whether the SEND is a ReadDescriptor (bit 31).
-constexpr uint32_t kImmDescriptor = 1u << 31;
-uint32_t encode_imm(uint32_t credits, uint32_t released, bool descriptor) {
-  return credits | released << 16 | (descriptor ? kImmDescriptor : 0);
-}
 }  // namespace
 
 unsigned RdmaEndpoint::poll_completions() {
@@ -34,19 +24,18 @@ unsigned RdmaEndpoint::poll_completions() {
   }
   for (int i = 0; i < n; ++i) {
     const ibv_wc& c = wc[i];
-    if (c.wr_id == kBeaconWrId) {
-      beacon_seen_ = true;
-    } else if ((c.wr_id & kReadTag) == kReadTag) {  // a large frame has arrived
+    const WorkKind kind = work_kind(c.wr_id);
+    if (kind == WorkKind::kRead) {  // a large frame has arrived
       rx_.at(c.wr_id & ~kReadTag).state = RxChunk::kReady;
       --reads_in_flight_;
       ++reads_done_;
       if (c.status != IBV_WC_SUCCESS) failed_ = true;
-    } else if (c.wr_id & kSendTag) {  // a signalled SEND: it and every one before it are done
+    } else if (kind == WorkKind::kSend) {  // a signalled SEND: it and every one before it are done
       const uint64_t seq = c.wr_id & ~kSendTag;
       while (!tx_posted_.empty() && tx_posted_.head <= seq)
         if (Buffer* b = tx_posted_.pop()) b->release();
       if (c.status != IBV_WC_SUCCESS) failed_ = true;
-    } else {  // a receive: its buffer left the SRQ
+    } else if (kind == WorkKind::kReceive) {  // its buffer left the SRQ
       auto* b = reinterpret_cast<Buffer*>(c.wr_id);
       srq_.on_received();
       if (c.status != IBV_WC_SUCCESS) {
@@ -54,13 +43,13 @@ unsigned RdmaEndpoint::poll_completions() {
         srq_.recycle(b);
         continue;
       }
-      const uint32_t imm = (c.wc_flags & IBV_WC_WITH_IMM) ? ntohl(c.imm_data) : 0;
-      peer_credits_ += imm & 0xffff;
-      for (uint32_t k = (imm >> 16) & 0x7fff; k > 0 && !tx_lent_.empty(); --k) {
+      const Imm imm = decode_imm((c.wc_flags & IBV_WC_WITH_IMM) ? ntohl(c.imm_data) : 0);
+      peer_credits_ += imm.credits;
+      for (uint32_t k = imm.released; k > 0 && !tx_lent_.empty(); --k) {
         tx_lent_.pop()->release();
         --large_taken_;
       }
-      const bool descriptor = imm & kImmDescriptor;
+      const bool descriptor = imm.descriptor;
       if (!descriptor && c.byte_len > 0 && !rx_.full()) {
         rx_.push({b, 0, c.byte_len, RxChunk::kReady, {}});
         continue;
@@ -171,15 +160,16 @@ EndpointStatus RdmaEndpoint::tx_flush() {
   srq_.flush_reposts();
   if (tx_fill_ && tx_fill_->length > 0 && !tx_ready_.full()) seal_tx();
   if (!tx_ready_.empty() && peer_credits_ <= 1) poll_completions();  // credits may be waiting
-  // Build the burst in place; the first SEND carries every credit and release we owe.
+  // Fill the burst's changing fields (the rest were set once, in the constructor); the first
+  // SEND carries every credit and release we owe.
   size_t n = 0;
   auto add = [&](Buffer* b) {
     ibv_send_wr& wr = wrs_[n];
-    wr = {};
     wr.wr_id = kSendTag | tx_posted_seq_;
-    wr.opcode = IBV_WR_SEND_WITH_IMM;
+    wr.send_flags = 0;
+    wr.num_sge = 0;
     const bool large = b && is_large(b);
-    wr.imm_data = htonl(encode_imm(owed_credits_, large_released_, large));
+    wr.imm_data = htonl(encode_imm({owed_credits_, large_released_, large}));
     owed_credits_ = large_released_ = 0;
     if (large) {  // the SEND carries where to READ the frame; the buffer waits for the peer
       descriptors_[n] = {reinterpret_cast<uint64_t>(b->data()), b->rkey, b->length};
@@ -190,7 +180,6 @@ EndpointStatus RdmaEndpoint::tx_flush() {
       sges_[n] = {reinterpret_cast<uint64_t>(b->data()), b->length, b->lkey};
     }
     if (large || b) {
-      wr.sg_list = &sges_[n];
       wr.num_sge = 1;
       if (sges_[n].length <= max_inline_) wr.send_flags |= IBV_SEND_INLINE;
     }
@@ -198,7 +187,6 @@ EndpointStatus RdmaEndpoint::tx_flush() {
       wr.send_flags |= IBV_SEND_SIGNALED;
       unsignalled_ = 0;
     }
-    if (n > 0) wrs_[n - 1].next = &wr;
     tx_posted_.push(b);
     ++tx_posted_seq_;
     --peer_credits_;
@@ -217,7 +205,10 @@ EndpointStatus RdmaEndpoint::tx_flush() {
       unsignalled_ = 0;
     }
     ibv_send_wr* bad = nullptr;
+    ibv_send_wr* const after = wrs_[n - 1].next;  // the chain ends at this burst's last
+    wrs_[n - 1].next = nullptr;
     if (ibv_post_send(qp_.get(), wrs_.data(), &bad) != 0) failed_ = true;
+    wrs_[n - 1].next = after;
   }
   return failed_ ? EndpointStatus::kError : EndpointStatus::kOk;
 }

@@ -73,7 +73,46 @@ SharedReceiveQueue::SharedReceiveQueue(const Device& device, BufferPool& pool, u
                                    device.name(), strerror(errno)), 1);
 }
 
-SharedReceiveQueue::~SharedReceiveQueue() = default;  // posted buffers go with the pool
+SharedReceiveQueue::~SharedReceiveQueue() {  // posted buffers go with the pool
+  for (Retired& r : retired_)
+    while (!drained(r)) {
+    }
+}
+
+void SharedReceiveQueue::retire(Retired r) {
+  if (!drained(r)) retired_.push_back(std::move(r));
+}
+
+void SharedReceiveQueue::reap_retired() {
+  for (size_t i = 0; i < retired_.size();) {
+    if (drained(retired_[i])) {
+      retired_[i] = std::move(retired_.back());
+      retired_.pop_back();
+    } else {
+      ++i;
+    }
+  }
+}
+
+bool SharedReceiveQueue::drained(Retired& r) {
+  ibv_wc wc[16];
+  bool beacon = false;
+  int n;
+  while ((n = ibv_poll_cq(r.cq.get(), 16, wc)) > 0)
+    for (int i = 0; i < n; ++i) {
+      const WorkKind kind = work_kind(wc[i].wr_id);
+      if (kind == WorkKind::kBeacon) beacon = true;
+      if (kind != WorkKind::kReceive) continue;  // SENDs' and READs' buffers are in in_flight
+      on_received();
+      recycle(reinterpret_cast<Buffer*>(wc[i].wr_id));
+    }
+  // A device that never flushes is given a second; then its buffers are taken back anyway.
+  if (!beacon && rte_rdtsc() < r.give_up_tsc) return false;
+  r.qp.reset();
+  for (Buffer* b : r.in_flight) b->release();
+  r.in_flight.clear();
+  return true;
+}
 
 bool SharedReceiveQueue::post(Buffer* const* buffers, unsigned n) {
   ibv_recv_wr wrs[kRepostBatch];
@@ -123,6 +162,7 @@ void SharedReceiveQueue::recycle(Buffer* b) {
 }
 
 void SharedReceiveQueue::flush_reposts() {
+  if (!retired_.empty()) reap_retired();
   if (repost_count_ == 0) return;
   if (!post(reposts_, repost_count_))
     for (unsigned i = 0; i < repost_count_; ++i) reposts_[i]->release();
@@ -320,6 +360,11 @@ RdmaEndpoint::RdmaEndpoint(RdmaTransport& t, SharedReceiveQueue& srq, UniqueFd s
   wrs_.resize(send_depth_);
   sges_.resize(send_depth_);
   descriptors_.resize(send_depth_);
+  for (size_t i = 0; i < wrs_.size(); ++i) {  // what no SEND changes
+    wrs_[i].opcode = IBV_WR_SEND_WITH_IMM;
+    wrs_[i].sg_list = &sges_[i];
+    wrs_[i].next = i + 1 < wrs_.size() ? &wrs_[i + 1] : nullptr;
+  }
 }
 
 void RdmaEndpoint::connect(const QpAddress& peer, uint32_t peer_credits, uint32_t peer_chunk,
@@ -337,35 +382,38 @@ void RdmaEndpoint::connect(const QpAddress& peer, uint32_t peer_credits, uint32_
 
 // Faulted or closed: the queue pair goes to the error state and a last "beacon" work request
 // follows every posted one; once its (flushed) completion is reaped, every buffer the queue
-// pair held has come back, and the queue pair can go.
+// pair held has come back, and the queue pair can go. That wait is the SRQ's (retire()), so
+// the lcore goes on with its other connections meanwhile.
 RdmaEndpoint::~RdmaEndpoint() {
+  while (poll_completions() > 0) {  // what has completed is ours again
+  }
   set_qp_error(qp_.get());
   ibv_send_wr beacon{};
   beacon.wr_id = kBeaconWrId;
   beacon.opcode = IBV_WR_SEND;
   beacon.send_flags = IBV_SEND_SIGNALED;
   ibv_send_wr* bad = nullptr;
-  if (ibv_post_send(qp_.get(), &beacon, &bad) == 0) {
-    const uint64_t give_up = rte_rdtsc() + rte_get_tsc_hz();  // a second at most
-    while (!beacon_seen_ && rte_rdtsc() < give_up) poll_completions();
-  }
-  qp_.reset();
-  while (poll_completions() > 0) {
-  }
+  const bool posted = ibv_post_send(qp_.get(), &beacon, &bad) == 0;
+  // Buffers the device may still read or write wait in the retired queue pair; the rest go now.
+  SharedReceiveQueue::Retired retired{std::move(channel_), std::move(cq_), std::move(qp_), {},
+                                      rte_rdtsc() + (posted ? rte_get_tsc_hz() : 0)};
   while (!rx_.empty()) {
-    Buffer* b = rx_.pop().buffer;  // nullptr: a READ never started
-    if (!b) continue;
-    if (is_large(b))
-      b->release();
+    const RxChunk c = rx_.pop();
+    if (!c.buffer) continue;  // a READ never started
+    if (c.state == RxChunk::kReading)
+      retired.in_flight.push_back(c.buffer);
+    else if (is_large(c.buffer))
+      c.buffer->release();
     else
-      srq_.recycle(b);
+      srq_.recycle(c.buffer);
   }
-  srq_.flush_reposts();
   if (tx_fill_) tx_fill_->release();
   while (!tx_ready_.empty()) tx_ready_.pop()->release();
   while (!tx_posted_.empty())
-    if (Buffer* b = tx_posted_.pop()) b->release();
-  while (!tx_lent_.empty()) tx_lent_.pop()->release();  // the peer is gone: nobody reads them
+    if (Buffer* b = tx_posted_.pop()) retired.in_flight.push_back(b);
+  while (!tx_lent_.empty()) retired.in_flight.push_back(tx_lent_.pop());  // the peer may be reading
+  srq_.retire(std::move(retired));
+  srq_.flush_reposts();
   srq_.remove_connection();
   transport_.queue_pairs_.fetch_sub(1);
 }

@@ -16,12 +16,28 @@ namespace pollmsgr {
 Connection::Connection(uint64_t id, std::unique_ptr<Endpoint> endpoint,
                        proto::SessionConfig config, Dispatcher* dispatcher)
     : id_(id), endpoint_(std::move(endpoint)), session_(std::move(config)),
-      dispatcher_(dispatcher), heard_at_tsc_(rte_rdtsc()) {
-  if (session_.lossless()) unacked_ = std::make_unique<Unacked[]>(kUnackedDepth);
-}
+      dispatcher_(dispatcher), heard_at_tsc_(rte_rdtsc()) {}
 
 Connection::~Connection() {
   if (recorded_) sessions_->forget(session_.peer_cookie(), owner_);
+  release_queue();
+  if (live_) live_->fetch_sub(1, std::memory_order_relaxed);
+}
+
+void Connection::count_in(std::shared_ptr<std::atomic<size_t>> live) {
+  live_ = std::move(live);
+  live_->fetch_add(1, std::memory_order_relaxed);
+}
+
+Connection::Pending* Connection::queue_slot() {
+  if (!queue_) queue_ = owner_ ? owner_->spare_queues().take() : std::make_unique<TxQueue>();
+  return &queue_->slots[queue_tail_ % kQueueDepth];
+}
+
+void Connection::release_queue() {
+  if (!queue_) return;
+  if (owner_) owner_->spare_queues().give(std::move(queue_));
+  queue_.reset();
 }
 
 void Connection::attach(Dispatcher* d, Reactor* owner, std::shared_ptr<SessionDirectory> sessions) {
@@ -31,6 +47,7 @@ void Connection::attach(Dispatcher* d, Reactor* owner, std::shared_ptr<SessionDi
 }
 
 void Connection::start() {
+  started_tsc_ = rte_rdtsc();
   if (auto e = session_.start(*this); e != proto::ProtoError::kOk)
     fault(std::string("cannot send the banner: ") + std::string(to_string(e)));
 }
@@ -83,8 +100,12 @@ std::string handshake_hint(const proto::Session& s) {
 void Connection::peer_gone(const char* what) {
   // The transport's own words when it has them ("cannot connect to ...: Connection refused").
   std::string why = endpoint_ && *endpoint_->failure() ? endpoint_->failure() : what;
-  if (!session_.was_ready() && session_.state() != proto::Session::State::kFault &&
-      session_.state() != proto::Session::State::kBanner)
+  if (!session_.was_ready() && session_.state() == proto::Session::State::kBanner &&
+      session_.role() == proto::Role::kClient && !why.starts_with("cannot connect"))
+    why += ", before its msgr2 banner: a server refusing connections (at its --max-connections?), "
+           "or not an msgr2 server";
+  else if (!session_.was_ready() && session_.state() != proto::Session::State::kFault &&
+           session_.state() != proto::Session::State::kBanner)
     why += handshake_hint(session_);
   transport_fault(std::move(why));
 }
@@ -173,7 +194,7 @@ SendStatus Connection::send(const OutMessage& m) {
   h.priority = m.priority;
   h.version = m.version;
   h.compat_version = m.compat_version;
-  if (unacked_ && session_.lossless()) return send_lossless(h, m);
+  if (session_.lossless()) return send_lossless(h, m);
   if (!session_.ready()) return SendStatus::kNotReady;
   return transmit(h, m.front, m.data);
 }
@@ -212,7 +233,7 @@ SendStatus Connection::transmit(const proto::MsgHeader2& h, std::span<const uint
 
 bool Connection::pump() {
   while (queue_head_ != queue_tail_) {
-    Pending& p = queue_[queue_head_ % kQueueDepth];
+    Pending& p = queue_->slots[queue_head_ % kQueueDepth];
     const size_t size = p.size();
     while (p.sent < size) {
       auto w = endpoint_->tx_window(size - p.sent);
@@ -235,12 +256,18 @@ bool Connection::pump() {
     }
     ++queue_head_;
   }
+  release_queue();
   return true;
 }
 
 void Connection::on_timer(uint64_t now) {
   endpoint_->on_timer();
   if (faulted()) return;
+  if (handshake_timeout_ && !session_.was_ready() && now > started_tsc_ + handshake_timeout_) {
+    fault(fmt::format("no msgr2 handshake within {:.1f} s of connecting (--handshake-timeout)",
+                      tsc_to_seconds(handshake_timeout_)));
+    return;
+  }
   const uint64_t quiet = now > heard_at_tsc_ ? now - heard_at_tsc_ : 0;
   if (peer_timeout_ && quiet > peer_timeout_) {
     // A live peer answers KEEPALIVE2 even with nothing else to say; a silent one (a stopped
@@ -253,7 +280,7 @@ void Connection::on_timer(uint64_t now) {
   if (peer_timeout_ && quiet > peer_timeout_ / 4 && now - keepalive_at_tsc_ > peer_timeout_ / 4) {
     session_.send_keepalive(*this, {});
     keepalive_at_tsc_ = now;
-  } else if (unacked_ && session_.lossless() && session_.ack_pending()) {
+  } else if (session_.lossless() && session_.ack_pending()) {
     session_.send_ack(*this);
   }
 }

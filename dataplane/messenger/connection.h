@@ -16,10 +16,12 @@
 // it stays valid until Dispatcher::on_fault for it returns (after which the reactor destroys
 // it). A lossless connection keeps its Connection* across transport failures.
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "dataplane/messenger/dispatcher.h"
 #include "dataplane/messenger/session_directory.h"
@@ -61,6 +63,10 @@ class Connection final : public proto::SessionHandler, public proto::FrameSink {
   void start();  // sends the banner
   void set_redial(Redial redial) { redial_ = std::move(redial); }
   void set_peer_timeout(uint64_t tsc) { peer_timeout_ = tsc; }  // 0: none
+  // The handshake must be done this long after start() (0: no limit).
+  void set_handshake_timeout(uint64_t tsc) { handshake_timeout_ = tsc; }
+  // Counted in `live` (the messenger's census of server connections) until destroyed.
+  void count_in(std::shared_ptr<std::atomic<size_t>> live);
   // By the reactor that takes the connection; `sessions` (may be null) is told about lossless
   // server sessions, for reconnecting clients to find them.
   void attach(Dispatcher* d, Reactor* owner, std::shared_ptr<SessionDirectory> sessions);
@@ -125,6 +131,12 @@ class Connection final : public proto::SessionHandler, public proto::FrameSink {
   std::span<uint8_t> reserve(size_t n) override;
   void commit(size_t n) override;
 
+  // What a connection holds only while it needs it (an idle one holds neither): the queue of
+  // bytes waiting for the transport's window, and a lossless session's unacknowledged messages.
+  // Taken from its reactor's spares, and given back when empty.
+  struct TxQueue;
+  struct UnackedRing;
+
  private:
   struct Pending {
     std::array<uint8_t, kInlineBytes> head;
@@ -142,7 +154,8 @@ class Connection final : public proto::SessionHandler, public proto::FrameSink {
     uint32_t front_len = 0;
     std::span<const uint8_t> data;
   };
-  Pending* queue_slot() { return &queue_[queue_tail_ % kQueueDepth]; }
+  Pending* queue_slot();  // the queue's next free slot (the queue taken if need be)
+  void release_queue();
   bool pump();  // true when the queue is empty afterwards
   // Into the transport now, or into the queue behind what waits. header.seq 0: the next.
   SendStatus transmit(const proto::MsgHeader2& h, std::span<const uint8_t> front,
@@ -157,6 +170,7 @@ class Connection final : public proto::SessionHandler, public proto::FrameSink {
 
   friend class Reactor;  // the lists it is on, kept by its reactor
   size_t slot_ = SIZE_MAX;  // in the reactor's connections_
+  uint32_t watch_slot_ = UINT32_MAX;  // in its watch_slots_ (UINT32_MAX: no wait fd)
   bool in_active_ = false, in_tx_ = false, in_attention_ = false;
   bool idle_ = false;         // not polled: the endpoint's wait fd will signal
   uint64_t last_rx_tsc_ = 0;  // when it last had something to read
@@ -170,18 +184,48 @@ class Connection final : public proto::SessionHandler, public proto::FrameSink {
   uint64_t heard_at_tsc_;       // when the peer last sent anything (or the transport began)
   uint64_t keepalive_at_tsc_ = 0;
   uint64_t peer_timeout_ = 0;
+  uint64_t handshake_timeout_ = 0, started_tsc_ = 0;
+  std::shared_ptr<std::atomic<size_t>> live_;
   bool reserved_in_queue_ = false;
-  std::array<Pending, kQueueDepth> queue_;
+  std::unique_ptr<TxQueue> queue_;
   uint64_t queue_head_ = 0, queue_tail_ = 0;
-  // Lossless only (allocated when the config asks for it): a ring of kUnackedDepth, and how far
-  // the current transport has carried it.
-  std::unique_ptr<Unacked[]> unacked_;
+  // Lossless only, while messages are kept: a ring of kUnackedDepth, and how far the current
+  // transport has carried it.
+  std::unique_ptr<UnackedRing> unacked_;
   uint64_t unacked_head_ = 0, unacked_sent_ = 0, unacked_tail_ = 0;
   Redial redial_;
   Outage outage_;
   Reactor* owner_ = nullptr;
   std::shared_ptr<SessionDirectory> sessions_;
   bool recorded_ = false;
+};
+
+struct Connection::TxQueue {
+  std::array<Pending, kQueueDepth> slots;
+};
+struct Connection::UnackedRing {
+  std::array<Unacked, kUnackedDepth> slots;
+};
+
+// Spare blocks of one kind for a reactor's connections: given back, kept for the next (up to a
+// bound), so that the data path does not allocate once warm.
+template <class T>
+class SparePool {
+ public:
+  static constexpr size_t kKeep = 1024;
+  SparePool() { spare_.reserve(kKeep); }
+  std::unique_ptr<T> take() {
+    if (spare_.empty()) return std::make_unique<T>();
+    auto t = std::move(spare_.back());
+    spare_.pop_back();
+    return t;
+  }
+  void give(std::unique_ptr<T> t) {
+    if (t && spare_.size() < kKeep) spare_.push_back(std::move(t));
+  }
+
+ private:
+  std::vector<std::unique_ptr<T>> spare_;
 };
 
 }  // namespace pollmsgr

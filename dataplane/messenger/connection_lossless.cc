@@ -19,8 +19,9 @@ SendStatus Connection::send_lossless(const proto::MsgHeader2& h, const OutMessag
     return SendStatus::kNotReady;
   if (proto::message_head_size(m.front.size(), 0) > kInlineBytes) return SendStatus::kTooLarge;
   forget_acked();
-  if (unacked() == kUnackedDepth) return SendStatus::kBusy;
-  Unacked& u = unacked_[unacked_tail_ % kUnackedDepth];
+  if (unacked_tail_ - unacked_head_ == kUnackedDepth) return SendStatus::kBusy;
+  if (!unacked_) unacked_ = owner_ ? owner_->spare_rings().take() : std::make_unique<UnackedRing>();
+  Unacked& u = unacked_->slots[unacked_tail_ % kUnackedDepth];
   u.header = h;
   u.header.seq = session_.take_seq();
   std::memcpy(u.front.data(), m.front.data(), m.front.size());
@@ -34,35 +35,42 @@ SendStatus Connection::send_lossless(const proto::MsgHeader2& h, const OutMessag
 size_t Connection::unacked() const {
   if (!unacked_ || unacked_head_ == unacked_tail_) return 0;
   // Kept messages have consecutive seqs: those past the peer's ack are the unacknowledged.
-  const uint64_t last = unacked_[(unacked_tail_ - 1) % kUnackedDepth].header.seq;
+  const uint64_t last = unacked_->slots[(unacked_tail_ - 1) % kUnackedDepth].header.seq;
   const uint64_t acked = session_.peer_acked_seq();
   return last > acked ? std::min<uint64_t>(last - acked, unacked_tail_ - unacked_head_) : 0;
 }
 
 void Connection::transmit_unacked() {
-  if (!ready()) return;
+  if (!ready() || !unacked_) return;
   for (; unacked_sent_ != unacked_tail_; ++unacked_sent_) {
-    const Unacked& u = unacked_[unacked_sent_ % kUnackedDepth];
+    const Unacked& u = unacked_->slots[unacked_sent_ % kUnackedDepth];
     const SendStatus s = transmit(u.header, {u.front.data(), u.front_len}, u.data);
     if (s != SendStatus::kSent && s != SendStatus::kQueued) return;  // no room: next flush
   }
 }
 
 void Connection::forget_acked() {
+  if (!unacked_) return;
   const uint64_t acked = session_.peer_acked_seq();
-  while (unacked_head_ != unacked_tail_ && unacked_[unacked_head_ % kUnackedDepth].header.seq <= acked)
+  while (unacked_head_ != unacked_tail_ &&
+         unacked_->slots[unacked_head_ % kUnackedDepth].header.seq <= acked)
     ++unacked_head_;
   unacked_sent_ = std::max(unacked_sent_, unacked_head_);
+  if (unacked_head_ == unacked_tail_) {  // nothing kept: the ring goes back
+    if (owner_) owner_->spare_rings().give(std::move(unacked_));
+    unacked_.reset();
+  }
 }
 
 bool Connection::resumable() const {
-  return transport_failed_ && unacked_ && session_.lossless() && session_.was_ready() &&
+  return transport_failed_ && session_.lossless() && session_.was_ready() &&
          session_.state() != proto::Session::State::kClosed;
 }
 
 void Connection::new_transport(std::unique_ptr<Endpoint> endpoint) {
   endpoint_ = std::move(endpoint);
   queue_head_ = queue_tail_ = 0;  // whatever waited was for the old transport
+  release_queue();
   heard_at_tsc_ = rte_rdtsc();
   fault_.clear();
   transport_failed_ = false;
@@ -88,7 +96,7 @@ bool Connection::resumes(const Connection& fresh) const {
   // Both cookies (random, and the server's only ever sent to this client), and the same client
   // as its handshake said. A connect_seq not above the last one taken is an older attempt of
   // the same client, arriving late: it must not replace the transport of a newer one.
-  return session_.role() == proto::Role::kServer && unacked_ && session_.lossless() &&
+  return session_.role() == proto::Role::kServer && session_.lossless() &&
          session_.was_ready() && session_.peer_cookie() == r.client_cookie &&
          r.server_cookie == session_.cookie() && r.connect_seq > session_.connect_seq() &&
          fresh.session_.peer_auth_type() == session_.peer_auth_type() &&

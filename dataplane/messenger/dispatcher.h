@@ -27,6 +27,9 @@ class Dispatcher {
   virtual void on_transport_fault(Connection&, std::string_view /*why*/) {}
   // The connection is about to be destroyed (peer gone, protocol fault, shutdown).
   virtual void on_fault(Connection&, std::string_view /*why*/) {}
+  // The messenger turned a new connection away before it reached a reactor (its limit of
+  // connections, a full inbox): on the first reactor's lcore, which accepts. `why` says which.
+  virtual void on_refused(std::string_view /*why*/) {}
   // Once per reactor iteration, after receive: the place for work that is due (sends, timers).
   virtual void on_tick(uint64_t /*now_tsc*/) {}
   // When on_tick next has work that is not a reply to a message (think time, a deadline): how

@@ -11,6 +11,9 @@
 namespace pollmsgr {
 namespace {
 constexpr uint64_t kAcceptPollUs = 200;
+// New connections taken per call: a crowd connecting at once is taken in slices, between which
+// the ready connections are served (the listener is level-triggered: the rest come next time).
+constexpr int kAcceptBurst = 32;
 
 uint64_t random64() {
   uint64_t v = 0;
@@ -78,24 +81,39 @@ size_t Messenger::place(uint64_t resume_cookie) {
   return next_reactor_++ % reactors_.size();
 }
 
+void Messenger::refuse(const std::string& why) {
+  ++refused_;
+  reactors_[0]->dispatcher().on_refused(why);
+}
+
 void Messenger::accept_ready() {
   // Runs on the first reactor's lcore only.
-  for (;;) {
+  for (int taken = 0; taken < kAcceptBurst; ++taken) {
     auto accepted = transport().accept([this](uint64_t cookie) { return place(cookie); });
     if (!accepted.endpoint) return;
     const proto::EntityAddr peer = accepted.endpoint->peer_addr();
+    if (options_.max_connections && connections() >= options_.max_connections) {
+      refuse(fmt::format("refused a connection from {}: {} connections held, the limit "
+                         "(--max-connections)", peer.to_string(), options_.max_connections));
+      continue;  // its endpoint closes here
+    }
     auto conn = std::make_unique<Connection>(next_id_, std::move(accepted.endpoint),
                                              session_config(proto::Role::kServer, peer), nullptr);
     ++next_id_;
     ++accepted_;
+    conn->count_in(live_);
     conn->set_peer_timeout(ms_to_tsc(options_.peer_timeout_ms));
+    conn->set_handshake_timeout(ms_to_tsc(options_.handshake_timeout_ms));
     conn->start();
     Reactor* target = reactors_[accepted.reactor_index % reactors_.size()];
     if (target == reactors_[0]) {
       target->adopt(std::move(conn));
     } else if (target->hand_off(conn.get())) {
       conn.release();  // the target reactor owns it now
-    }  // else that lcore's inbox is full: the connection is refused (it closes)
+    } else {
+      refuse(fmt::format("refused a connection from {}: lcore {} has {} connections waiting to "
+                         "be taken", peer.to_string(), target->lcore(), Reactor::kInboxDepth));
+    }
   }
 }
 
@@ -112,6 +130,7 @@ Connection* Messenger::connect_to(const HostPort& server, Reactor& reactor) {
       return t->connect(server, index, cookie, false);
     });
   conn->set_peer_timeout(ms_to_tsc(options_.peer_timeout_ms));
+  conn->set_handshake_timeout(ms_to_tsc(options_.handshake_timeout_ms));
   conn->start();
   Connection* raw = conn.get();
   reactor.adopt(std::move(conn));

@@ -8,6 +8,7 @@
 // Threads: construct, bind() and connect_to() before the reactors run (the start-up path: they
 // may block briefly and throw StartupError with the reason). accept runs on the first reactor's
 // lcore. The Messenger outlives its reactors' loops.
+#include <atomic>
 #include <memory>
 #include <string>
 #include <vector>
@@ -31,6 +32,13 @@ struct MessengerOptions {
   uint32_t reconnect_window_ms = 10000;  // lossless: how long a client redials / a server waits
   // A peer silent this long (KEEPALIVE2 is sent after a quarter of it) has failed; 0: never.
   uint32_t peer_timeout_ms = 30000;
+  // A connection whose msgr2 handshake has not completed this long after it began is dropped
+  // (a peer that connects and says nothing holds no slot for long); 0: never.
+  uint32_t handshake_timeout_ms = 10000;
+  // Server: connections held at once (accepted and not yet gone, lossless sessions waiting for
+  // their client included); one more is refused (closed at once, Dispatcher::on_refused). 0: no
+  // limit.
+  size_t max_connections = 0;
   bool data_crc = true;  // Ceph's ms_crc_data
   // Who a client says it is (auth none): client.<auth_name>, with the global_id a monitor gave
   // it (0: none; a server then assigns one). A Ceph OSD needs the mon's.
@@ -55,9 +63,13 @@ class Messenger {
   const MessengerOptions& options() const { return options_; }
   Transport& transport() const { return *options_.transport; }
   uint64_t accepted() const { return accepted_; }
+  uint64_t refused() const { return refused_; }
+  // Server connections held now (any thread; it changes as they come and go).
+  size_t connections() const { return live_->load(std::memory_order_relaxed); }
 
  private:
   void accept_ready();
+  void refuse(const std::string& why);
   proto::SessionConfig session_config(proto::Role role, const proto::EntityAddr& peer);
   size_t index_of(const Reactor& reactor) const;
   size_t place(uint64_t resume_cookie);  // the reactor for a new connection
@@ -66,7 +78,9 @@ class Messenger {
   std::vector<Reactor*> reactors_;
   HostPort bound_;
   uint64_t next_id_ = 1;
-  uint64_t accepted_ = 0;
+  uint64_t accepted_ = 0, refused_ = 0;
+  // Server connections held: each holds a reference and counts itself out when destroyed.
+  std::shared_ptr<std::atomic<size_t>> live_ = std::make_shared<std::atomic<size_t>>(0);
   size_t next_reactor_ = 0;
   uint32_t nonce_;
   std::shared_ptr<SessionDirectory> sessions_ = std::make_shared<SessionDirectory>();

@@ -89,6 +89,10 @@ class Reactor {
   void note_tx(Connection& c);
   void note_attention(Connection& c);
 
+  // Spare tx queues and lossless rings for its connections (the owning lcore).
+  SparePool<Connection::TxQueue>& spare_queues() { return spare_queues_; }
+  SparePool<Connection::UnackedRing>& spare_rings() { return spare_rings_; }
+
   // --- any thread ---
   // Another lcore's hand-off (a new connection, or one resuming a session here); false when
   // the inbox is full (the caller keeps the connection). The reactor owns it once true.
@@ -98,6 +102,7 @@ class Reactor {
 
   // --- reading, after run() returned (or on the owning lcore) ---
   WaitPolicy policy() const { return policy_; }
+  Dispatcher& dispatcher() const { return dispatcher_; }
   unsigned lcore() const { return lcore_; }
   size_t connection_count() const { return connections_.size(); }
   size_t active_count() const { return active_.size(); }
@@ -114,7 +119,6 @@ class Reactor {
   void place(std::unique_ptr<Connection> c);        // into connections_ and the lists
   void arrive(std::unique_ptr<Connection> c);       // from the inbox
   void activate(Connection& c);
-  void retire_idle(uint64_t now);  // active connections quiet long enough go idle
   // reactor_wait.cc
   void set_up_wait();
   void wake();  // an event-driven owner asleep in wait_ready wakes (any thread)
@@ -162,10 +166,18 @@ class Reactor {
   UniqueFd epoll_, wake_, armed_, helper_stop_;
   std::vector<std::function<void()>> watched_;
   size_t unwatched_ = 0;  // connections whose endpoint has no wait fd: polled every iteration
+  struct WatchSlot {
+    Connection* conn;
+    uint32_t generation;
+  };
+  std::vector<WatchSlot> watch_slots_;  // what an epoll tag names (see watch())
+  std::vector<uint32_t> free_watch_slots_;
   std::mutex handed_mutex_;  // event-handoff: the helper's catch (epoll data) for the worker
   std::vector<uint64_t> handed_;
   std::thread helper_;
   std::atomic<bool> helper_stopping_{false};
+  SparePool<Connection::TxQueue> spare_queues_;
+  SparePool<Connection::UnackedRing> spare_rings_;
   ReactorStats stats_;
 };
 

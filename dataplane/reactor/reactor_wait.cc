@@ -20,9 +20,13 @@
 namespace pollmsgr {
 namespace {
 
-// epoll data: a Connection*, or one of these (never a valid pointer).
+// epoll data: a connection's watch tag (generation << 32 | slot, generation >= 1), or one of
+// these.
 constexpr uint64_t kWakeTag = UINT64_MAX;  // the worker's doorbell
 constexpr uint64_t kMaxListenerTag = 4096;  // listeners: 1, 2, ...
+constexpr uint64_t watch_tag(uint32_t slot, uint32_t generation) {
+  return uint64_t(generation) << 32 | slot;
+}
 constexpr int kEventsPerWait = 64;
 
 void ring(int eventfd_fd) {
@@ -71,23 +75,40 @@ void Reactor::watch_fd(int fd, std::function<void()> on_ready) {
     throw StartupError(std::string("cannot watch a listener: ") + strerror(errno), 1);
 }
 
+// A connection is known to the set by a slot of watch_slots_ and that slot's generation, not
+// by its address: a tag taken before the connection left (the helper thread's, or one later
+// in the same batch) then names an empty or reused slot and is dropped, never dereferenced.
 void Reactor::watch(Connection& c) {
   const int fd = c.endpoint().wait_fd();
   if (fd < 0) {  // polled every iteration instead
     ++unwatched_;
     return;
   }
-  epoll_event ev{EPOLLIN | EPOLLRDHUP | EPOLLET, {.ptr = &c}};
+  if (free_watch_slots_.empty()) {
+    free_watch_slots_.push_back(static_cast<uint32_t>(watch_slots_.size()));
+    watch_slots_.push_back({nullptr, 1});
+  }
+  c.watch_slot_ = free_watch_slots_.back();
+  free_watch_slots_.pop_back();
+  WatchSlot& slot = watch_slots_[c.watch_slot_];
+  slot.conn = &c;
+  epoll_event ev{EPOLLIN | EPOLLRDHUP | EPOLLET, {.u64 = watch_tag(c.watch_slot_, slot.generation)}};
   if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0)
     c.fault(std::string("cannot watch the connection: ") + strerror(errno));
 }
 
 void Reactor::unwatch(Connection& c) {
-  if (!c.has_endpoint()) return;
-  if (c.endpoint().wait_fd() < 0)
+  if (!c.has_endpoint()) return;  // never watched
+  if (c.watch_slot_ == UINT32_MAX) {
     --unwatched_;
-  else
-    epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, c.endpoint().wait_fd(), nullptr);
+    return;
+  }
+  epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, c.endpoint().wait_fd(), nullptr);
+  WatchSlot& slot = watch_slots_[c.watch_slot_];
+  slot.conn = nullptr;
+  slot.generation = slot.generation % (1u << 31) + 1;  // stays in [1, 2^31]
+  free_watch_slots_.push_back(c.watch_slot_);
+  c.watch_slot_ = UINT32_MAX;
 }
 
 bool Reactor::wait_ready(uint64_t timeout_ns) {
@@ -113,9 +134,11 @@ bool Reactor::wait_ready(uint64_t timeout_ns) {
     } else if (tag < kMaxListenerTag) {
       watched_[tag - 1]();
     } else {
-      Connection& c = *reinterpret_cast<Connection*>(tag);
-      c.endpoint().check_peer();  // doorbell bytes read, a close seen
-      activate(c);
+      const uint32_t slot = static_cast<uint32_t>(tag);
+      const WatchSlot& watched = watch_slots_[slot];
+      if (watched.conn == nullptr || watched.generation != tag >> 32) continue;  // gone since
+      watched.conn->endpoint().check_peer();  // doorbell bytes read, a close seen
+      activate(*watched.conn);
     }
   }
   return n > 0;

@@ -4,6 +4,7 @@
 #include <linux/magic.h>
 #include <poll.h>
 #include <rte_cycles.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -346,10 +347,16 @@ class ShmListener {
       if (::bind(listen_.get(), reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0)
         throw StartupError(fmt::format("cannot listen for shm clients at {}: {}", path_, errno_text()));
     }
-    if (::listen(listen_.get(), 512) != 0) throw StartupError("shm: listen failed: " + errno_text());
+    if (::listen(listen_.get(), SOMAXCONN) != 0) throw StartupError("shm: listen failed: " + errno_text());
+    ready_.reset(epoll_create1(EPOLL_CLOEXEC));
+    if (!ready_ || !watch(listen_.get()))
+      throw StartupError("shm: cannot set up the listener's epoll set: " + errno_text());
   }
   ~ShmListener() { unlink(path_.c_str()); }
-  int fd() const { return listen_.get(); }
+  // Readable when a client is waiting to be taken or one being set up has sent its half: an
+  // epoll set of the listener and the set-ups in progress, so that an event-driven reactor
+  // wakes for the second half of a set-up too.
+  int fd() const { return ready_.get(); }
 
   // Never blocks: takes new clients, and finishes the set-up of those whose hello is in.
   std::unique_ptr<ShmEndpoint> accept() {
@@ -357,6 +364,7 @@ class ShmListener {
       UniqueFd fd(accept4(listen_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
       if (!fd) break;
       if (!check_peer_uid(fd.get(), allowed(options_.allowed_uids), "the client").empty()) continue;
+      if (!watch(fd.get())) continue;
       pending_.push_back({std::move(fd), rte_rdtsc() + ms_to_tsc(options_.setup_timeout_ms)});
     }
     const uint64_t now = rte_rdtsc();
@@ -367,6 +375,7 @@ class ShmListener {
       const int got = receive_hello(pending_[i].sock.get(), hello, memfd, error);
       if (got == 0 && now < pending_[i].deadline) continue;
       Pending taken = std::move(pending_[i]);
+      epoll_ctl(ready_.get(), EPOLL_CTL_DEL, taken.sock.get(), nullptr);
       pending_[i] = std::move(pending_.back());
       pending_.pop_back();
       --i;
@@ -398,9 +407,14 @@ class ShmListener {
     }
   }
 
+  bool watch(int fd) {
+    epoll_event ev{EPOLLIN, {.fd = fd}};
+    return epoll_ctl(ready_.get(), EPOLL_CTL_ADD, fd, &ev) == 0;
+  }
+
   ShmOptions options_;
   std::string path_;
-  UniqueFd listen_;
+  UniqueFd listen_, ready_;
   std::vector<Pending> pending_;
 };
 

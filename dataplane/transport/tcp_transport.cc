@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <fmt/format.h>
@@ -25,10 +26,15 @@ sockaddr_in peer_of(int fd) {
 
 }  // namespace
 
-TcpEndpoint::TcpEndpoint(UniqueFd fd, const TcpOptions& o, std::string peer_name)
-    : fd_(std::move(fd)), peer_name_(std::move(peer_name)), rx_(o.rx_buffer), tx_(o.tx_buffer) {
+TcpEndpoint::TcpEndpoint(UniqueFd fd, BufferPool& buffers, std::string peer_name)
+    : fd_(std::move(fd)), pool_(buffers), peer_name_(std::move(peer_name)) {
   int one = 1;
   setsockopt(fd_.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+TcpEndpoint::~TcpEndpoint() {
+  if (rx_) rx_->release();
+  if (tx_) tx_->release();
 }
 
 void TcpEndpoint::fail(EndpointStatus s, int err) {
@@ -41,8 +47,17 @@ void TcpEndpoint::fail(EndpointStatus s, int err) {
 }
 
 std::span<const uint8_t> TcpEndpoint::rx_window() {
-  if (rx_end_ < rx_.size() && status_ == EndpointStatus::kOk) {
-    ssize_t n = recv(fd_.get(), rx_.data() + rx_end_, rx_.size() - rx_end_, MSG_DONTWAIT);
+  if (status_ != EndpointStatus::kOk) return {};
+  if (!rx_) {
+    rx_ = pool_.get();
+    if (!rx_) {  // the pool is empty: what the socket holds waits (we stay polled)
+      drained_ = false;
+      return {};
+    }
+    rx_begin_ = rx_end_ = 0;
+  }
+  if (rx_end_ < rx_->capacity) {
+    ssize_t n = recv(fd_.get(), rx_->data() + rx_end_, rx_->capacity - rx_end_, MSG_DONTWAIT);
     drained_ = false;
     if (n > 0) {
       rx_end_ += static_cast<size_t>(n);
@@ -55,26 +70,39 @@ std::span<const uint8_t> TcpEndpoint::rx_window() {
       fail(EndpointStatus::kPeerClosed, errno);  // e.g. a connect refused, a reset
     }
   }
-  return {rx_.data() + rx_begin_, rx_end_ - rx_begin_};
+  if (rx_begin_ == rx_end_) {  // nothing: the buffer goes back at once
+    rx_->release();
+    rx_ = nullptr;
+    return {};
+  }
+  return {rx_->data() + rx_begin_, rx_end_ - rx_begin_};
 }
 
 void TcpEndpoint::rx_release(size_t n) {
   rx_begin_ += n;
-  if (rx_begin_ == rx_end_) rx_begin_ = rx_end_ = 0;
+  if (rx_ && rx_begin_ == rx_end_) {
+    rx_->release();
+    rx_ = nullptr;
+  }
 }
 
 std::span<uint8_t> TcpEndpoint::tx_window(size_t want) {
-  if (tx_.size() - tx_end_ < want && tx_begin_ > 0) {  // slide unsent bytes to the front
-    std::memmove(tx_.data(), tx_.data() + tx_begin_, tx_end_ - tx_begin_);
+  if (!tx_) {
+    tx_ = pool_.get();
+    if (!tx_) return {};  // the pool is empty: backpressure
+    tx_begin_ = tx_end_ = 0;
+  }
+  if (tx_->capacity - tx_end_ < want && tx_begin_ > 0) {  // slide unsent bytes to the front
+    std::memmove(tx_->data(), tx_->data() + tx_begin_, tx_end_ - tx_begin_);
     tx_end_ -= tx_begin_;
     tx_begin_ = 0;
   }
-  return {tx_.data() + tx_end_, tx_.size() - tx_end_};
+  return {tx_->data() + tx_end_, tx_->capacity - tx_end_};
 }
 
 EndpointStatus TcpEndpoint::tx_flush() {
-  while (tx_begin_ < tx_end_ && status_ == EndpointStatus::kOk) {
-    ssize_t n = send(fd_.get(), tx_.data() + tx_begin_, tx_end_ - tx_begin_,
+  while (tx_ && tx_begin_ < tx_end_ && status_ == EndpointStatus::kOk) {
+    ssize_t n = send(fd_.get(), tx_->data() + tx_begin_, tx_end_ - tx_begin_,
                      MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n > 0) {
       tx_begin_ += static_cast<size_t>(n);
@@ -85,7 +113,10 @@ EndpointStatus TcpEndpoint::tx_flush() {
       fail(EndpointStatus::kPeerClosed, errno);
     }
   }
-  if (tx_begin_ == tx_end_) tx_begin_ = tx_end_ = 0;
+  if (tx_ && tx_begin_ == tx_end_) {  // all sent: the buffer goes back
+    tx_->release();
+    tx_ = nullptr;
+  }
   return status_;
 }
 
@@ -123,7 +154,7 @@ TcpListener::TcpListener(const HostPort& bind) {
   setsockopt(listen_.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   sockaddr_in sa = bind.sockaddr();
   if (::bind(listen_.get(), reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0 ||
-      listen(listen_.get(), 512) != 0)
+      listen(listen_.get(), SOMAXCONN) != 0)
     throw StartupError(fmt::format("cannot listen on {}: {}", bind.to_string(), std::strerror(errno)));
 }
 
@@ -138,10 +169,18 @@ uint16_t TcpListener::port() const {
   return ntohs(sa.sin_port);
 }
 
+TcpTransport::TcpTransport(TcpOptions options) : options_(options) {
+  static std::atomic<unsigned> instances{0};  // pool names are unique in the process
+  pool_ = std::make_unique<BufferPool>(fmt::format("tcp_buffers{}", instances++),
+                                       options_.buffer_bytes, options_.buffers);
+}
+
+TcpTransport::~TcpTransport() = default;
+
 std::unique_ptr<Endpoint> TcpTransport::connect(const HostPort& server, size_t, uint64_t,
                                                 bool wait) {
   return std::make_unique<TcpEndpoint>(
-      tcp_connect(server, "perf_msgr_server with --transport tcp", wait), options_,
+      tcp_connect(server, "perf_msgr_server with --transport tcp", wait), *pool_,
       server.to_string());
 }
 
@@ -153,7 +192,7 @@ Transport::Accepted TcpTransport::accept(const Placement& place) {
   const sockaddr_in sa = peer_of(fd.get());
   char ip[INET_ADDRSTRLEN] = "";
   inet_ntop(AF_INET, &sa.sin_addr, ip, sizeof(ip));
-  auto ep = std::make_unique<TcpEndpoint>(std::move(fd), options_,
+  auto ep = std::make_unique<TcpEndpoint>(std::move(fd), *pool_,
                                           fmt::format("{}:{}", ip, ntohs(sa.sin_port)));
   ep->set_established();  // accepted: connected already
   return {std::move(ep), place(0)};

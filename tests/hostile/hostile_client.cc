@@ -1,6 +1,12 @@
 // hostile_client PORT MODE: a client that misbehaves toward a perf_msgr_server on tcp, in MODE:
 //   bad-crc   completes the handshake, then sends an MOSDOp with one byte of its front changed
 //             (its crc no longer matches): the server must close this connection, and only it.
+//   hijack    (server --lossless) opens a lossless session and has a write answered, drops
+//             its socket, then, as a thief, names that session's cookies in a SESSION_RECONNECT
+//             under another identity: the server must refuse the thief, and the owner must then
+//             resume its session and have another write answered.
+//   silent    connects, reads the server's banner (so it is accepted), says "holding", then sends
+//             nothing: the server must drop it (its handshake timeout).
 // Exits 0 when the server did what it must (and says so), 1 when it did not.
 #include "proto/osd_messages.h"
 #include "tests/hostile/msgr2_peer.h"
@@ -32,12 +38,149 @@ std::vector<uint8_t> write_op(test::Msgr2Peer& peer, const std::vector<uint8_t>&
   h.version = kOsdOpHeadVersion;
   return peer.encode(h, front, data);
 }
+// Writes what a session writes, except that its CLIENT_IDENT is replaced by `forged`.
+class ForgingSink final : public FrameSink {
+ public:
+  explicit ForgingSink(ReconnectFrame forged) : forged_(std::move(forged)) {}
+  std::span<uint8_t> reserve(size_t n) override {
+    at_ = inner_.bytes.size();
+    return inner_.reserve(n);
+  }
+  void commit(size_t n) override {
+    inner_.commit(n);
+    if (n == 0 || inner_.bytes[at_] != static_cast<uint8_t>(Tag::kClientIdent)) return;
+    inner_.bytes.resize(at_);
+    std::vector<uint8_t> frame(4096);
+    frame.resize(encode_frame(frame, forged_));
+    inner_.bytes.insert(inner_.bytes.end(), frame.begin(), frame.end());
+  }
+  std::vector<uint8_t> take() { return std::exchange(inner_.bytes, {}); }
+
+ private:
+  VectorSink inner_;
+  size_t at_ = 0;
+  ReconnectFrame forged_;
+};
+
+// Records the tags of the frames the server sends the thief.
+struct TagRecorder final : SessionHandler {
+  std::vector<Tag> tags;
+  void on_message(const MessageView&) override {}
+  void on_frame(const Frame& f) override { tags.push_back(f.tag()); }
+};
+
+// One write, answered: true.
+bool write_answered(test::Msgr2Peer& peer) {
+  std::vector<uint8_t> data(4096, 0x5a);
+  peer.send_raw(write_op(peer, data));
+  return peer.pump_until([&] { return peer.has_received(); }) &&
+         peer.take().front().header.type == kMsgOsdOpReply;
+}
+
+int hijack(uint16_t port) {
+  SessionConfig mine = client_config(port);
+  mine.lossy = false;
+  mine.cookie = 0x5eed000000000000ull | static_cast<uint64_t>(getpid());
+  test::Msgr2Peer owner(kWho, test::Msgr2Peer::connect_to(kWho, port), mine);
+  owner.handshake();
+  if (!owner.session().lossless()) test::die(kWho, "the session is not lossless: run the server with --lossless");
+  if (!write_answered(owner)) test::die(kWho, "the owner's first write was not answered");
+  owner.drop_transport();
+
+  // The thief knows both cookies but is someone else: a session of its own up to the ident.
+  SessionConfig theirs = client_config(port);
+  theirs.lossy = false;
+  theirs.cookie = mine.cookie;
+  const Session& s = owner.session();
+  ForgingSink sink(ReconnectFrame{{theirs.my_addr}, mine.cookie, s.peer_cookie(), 1,
+                                  s.connect_seq() + 1, s.in_seq()});
+  Session thief(theirs);
+  TagRecorder seen;
+  const int fd = test::Msgr2Peer::connect_to(kWho, port);
+  auto send_all = [&] {
+    for (auto bytes = sink.take(); !bytes.empty();) {
+      const ssize_t n = ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+      if (n <= 0) return;
+      bytes.erase(bytes.begin(), bytes.begin() + n);
+    }
+  };
+  thief.start(sink);
+  send_all();
+  auto answered = [&] {
+    for (Tag t : seen.tags)
+      if (t == Tag::kSessionReconnectOk || t == Tag::kSessionReset || t == Tag::kServerIdent) return true;
+    return false;
+  };
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  std::vector<uint8_t> buf(1 << 16);
+  bool closed = false;
+  while (!answered() && !closed && std::chrono::steady_clock::now() < deadline) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 100) <= 0) continue;
+    const ssize_t n = recv(fd, buf.data(), buf.size(), 0);
+    if (n <= 0) {
+      closed = true;
+      break;
+    }
+    thief.on_bytes({buf.data(), static_cast<size_t>(n)}, sink, seen);  // it may well fault: fine
+    send_all();
+  }
+  ::close(fd);
+  for (Tag t : seen.tags)
+    if (t == Tag::kSessionReconnectOk) {
+      std::printf("hostile_client: the server let a stranger resume the session (SESSION_RECONNECT_OK)\n");
+      return 1;
+    }
+  std::printf("hostile_client: the thief was refused (%s)\n",
+              closed ? "connection closed" : answered() ? "SESSION_RESET" : "no answer in 20 s");
+
+  // The owner comes back: its session is still there, and carries on.
+  owner.reconnect(test::Msgr2Peer::connect_to(kWho, port));
+  owner.handshake();
+  if (owner.session().resumes() != 1) {
+    std::printf("hostile_client: the owner's session was NOT resumed\n");
+    return 1;
+  }
+  if (!write_answered(owner)) {
+    std::printf("hostile_client: the owner's write after resuming was NOT answered\n");
+    return 1;
+  }
+  std::printf("hostile_client: the owner resumed its session and was answered\n");
+  return 0;
+}
+
+int silent(uint16_t port) {
+  const int fd = test::Msgr2Peer::connect_to(kWho, port);
+  uint8_t banner[proto::kBannerSize];
+  size_t got = 0;
+  while (got < sizeof(banner)) {
+    const ssize_t n = recv(fd, banner + got, sizeof(banner) - got, 0);
+    if (n <= 0) test::die(kWho, "the server closed before its banner");
+    got += static_cast<size_t>(n);
+  }
+  std::printf("hostile_client: holding a connection, silent\n");
+  std::fflush(stdout);
+  const auto start = std::chrono::steady_clock::now();
+  pollfd p{fd, POLLIN, 0};
+  char byte;
+  while (poll(&p, 1, 60000) == 1 && recv(fd, &byte, 1, 0) > 0) {
+  }  // (nothing more comes before the close)
+  const double held = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (held >= 60) {
+    std::printf("hostile_client: the server did NOT drop the silent connection within 60 s\n");
+    return 1;
+  }
+  std::printf("hostile_client: the server dropped the silent connection after %.1f s\n", held);
+  return 0;
+}
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc != 3) test::die(kWho, "usage: hostile_client PORT MODE");
   const auto port = static_cast<uint16_t>(std::atoi(argv[1]));
   const std::string mode = argv[2];
+  if (mode == "silent") return silent(port);
+  if (mode == "hijack") return hijack(port);
   test::Msgr2Peer peer(kWho, test::Msgr2Peer::connect_to(kWho, port), client_config(port));
   peer.handshake();
   std::vector<uint8_t> data(4096, 0x5a);

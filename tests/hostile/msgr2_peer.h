@@ -52,6 +52,17 @@ class Msgr2Peer : public proto::SessionHandler {
   proto::Session& session() { return session_; }
   int fd() const { return fd_; }
 
+  // A lossless client whose transport failed: the socket goes (the session stays)...
+  void drop_transport() { ::shutdown(fd_, SHUT_RDWR); }
+  // ... and a new one carries on: the handshake starts over and asks to resume the session.
+  void reconnect(int fd) {
+    ::close(fd_);
+    fd_ = fd;
+    closed_ = false;
+    if (session_.restart(out_) != proto::ProtoError::kOk) die(who_, "cannot restart the session");
+    flush();
+  }
+
   // Reads until `done` holds; false when the peer closed first (or `seconds` passed).
   bool pump_until(const std::function<bool()>& done, double seconds = 20) {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);

@@ -105,6 +105,17 @@ TEST(Connection, AFullWindowIsBusyNotLoss) {
   EXPECT_EQ(p.c->tx_queued(), 0u);
 }
 
+// A lossless session is resumed by whoever names its cookie: one cookie must say nothing about
+// the next (64 random bits: two sharing their upper half is a 1 in 2^32 chance).
+TEST(Connection, CookiesSayNothingAboutOneAnother) {
+  Pair p(1 << 16);
+  Connection* second = p.client_m->connect_to(parse_host_port("127.0.0.1:1"), p.client);
+  ASSERT_TRUE(p.drive([&] { return second->ready(); }, "the second handshake"));
+  const uint64_t a = p.c->session().cookie(), b = second->session().cookie();
+  EXPECT_NE(a >> 32, b >> 32) << std::hex << a << " then " << b;
+  EXPECT_NE(b, a + 1);
+}
+
 struct FaultCase {
   const char* name;
   std::vector<test::FakeTransport::BreakRule> rules;

@@ -144,10 +144,12 @@ TEST(ShmTransport, HostileClientsAreDroppedAndGoodOnesStillServed) {
 TEST(TcpTransport, BytesBothWaysAndAClosedPeer) {
   TcpListener listener(parse_host_port("127.0.0.1:0"));
   HostPort addr = parse_host_port("127.0.0.1:" + std::to_string(listener.port()));
-  auto client = TcpTransport().connect(addr, 0, 0, true);
+  TcpTransport transport({4096, 8});
+  auto client = transport.connect(addr, 0, 0, true);
+  BufferPool buffers("t_tcp_server", 4096, 8);
   std::unique_ptr<TcpEndpoint> server;
   ASSERT_TRUE(test::eventually([&] {
-    if (UniqueFd fd = listener.accept_socket()) server = std::make_unique<TcpEndpoint>(std::move(fd), TcpOptions{});
+    if (UniqueFd fd = listener.accept_socket()) server = std::make_unique<TcpEndpoint>(std::move(fd), buffers);
     return bool(server);
   }, "the accept"));
   auto w = client->tx_window(5);
@@ -166,6 +168,39 @@ TEST(TcpTransport, BytesBothWaysAndAClosedPeer) {
   client.reset();
   for (int i = 0; i < 1000 && server->check_peer() == EndpointStatus::kOk; ++i) server->rx_window();
   EXPECT_EQ(server->check_peer(), EndpointStatus::kPeerClosed);
+  server.reset();
+  EXPECT_EQ(buffers.available(), 8u) << "an endpoint kept a buffer";
+}
+
+TEST(TcpTransport, AnIdleEndpointHoldsNoBuffer) {
+  // Buffers come from the transport's pool for as long as they hold bytes: 10 connections
+  // that have each sent and received their message hold none.
+  TcpTransport transport({4096, 4});
+  TcpListener listener(parse_host_port("127.0.0.1:0"));
+  HostPort addr = parse_host_port("127.0.0.1:" + std::to_string(listener.port()));
+  BufferPool buffers("t_tcp_idle", 4096, 4);
+  for (int i = 0; i < 10; ++i) {
+    auto client = transport.connect(addr, 0, 0, true);
+    std::unique_ptr<TcpEndpoint> server;
+    ASSERT_TRUE(test::eventually([&] {
+      if (UniqueFd fd = listener.accept_socket()) server = std::make_unique<TcpEndpoint>(std::move(fd), buffers);
+      return bool(server);
+    }, "the accept"));
+    auto w = client->tx_window(100);
+    ASSERT_GE(w.size(), 100u);
+    client->tx_commit(100);
+    ASSERT_EQ(client->tx_flush(), EndpointStatus::kOk);
+    size_t got = 0;
+    ASSERT_TRUE(test::eventually([&] {
+      auto r = server->rx_window();
+      server->rx_release(r.size());
+      return (got += r.size()) == 100;
+    }, "100 bytes"));
+    server->rx_window();  // EAGAIN now: idle
+    EXPECT_TRUE(server->enter_idle());
+    EXPECT_EQ(buffers.available(), 4u);
+    EXPECT_TRUE(client->tx_idle());
+  }
 }
 
 }  // namespace

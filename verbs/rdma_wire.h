@@ -1,0 +1,44 @@
+#pragma once
+// What pollmsgr's rdma transport puts in the fields a peer sees (a SEND's immediate data, a
+// READ descriptor) and in the wr_ids only we see. Both sides of a connection use this layout.
+#include <cstdint>
+
+namespace pollmsgr::verbs {
+
+// Immediate data of every SEND: credits returned (bits 0-15), the peer's large buffers released
+// (bits 16-30), and whether the SEND is a ReadDescriptor (bit 31).
+struct Imm {
+  uint32_t credits;   // < 2^16
+  uint32_t released;  // < 2^15
+  bool descriptor;
+};
+constexpr uint32_t kImmDescriptor = 1u << 31;
+constexpr uint32_t encode_imm(const Imm& imm) {
+  return (imm.credits & 0xffff) | (imm.released & 0x7fff) << 16 |
+         (imm.descriptor ? kImmDescriptor : 0);
+}
+constexpr Imm decode_imm(uint32_t v) {
+  return {v & 0xffff, (v >> 16) & 0x7fff, (v & kImmDescriptor) != 0};
+}
+
+// What a SEND carries instead of a large frame: where the receiver can READ it.
+struct ReadDescriptor {
+  uint64_t addr;
+  uint32_t rkey;
+  uint32_t length;
+};
+
+// wr_ids: a receive's is its Buffer*; a SEND's kSendTag | sequence; a READ's kReadTag | rx
+// slot; the flushed "beacon" posted at teardown kBeaconWrId.
+constexpr uint64_t kSendTag = 1ull << 63;
+constexpr uint64_t kReadTag = 3ull << 62;
+constexpr uint64_t kBeaconWrId = ~0ull;
+enum class WorkKind { kReceive, kSend, kRead, kBeacon };
+constexpr WorkKind work_kind(uint64_t wr_id) {
+  if (wr_id == kBeaconWrId) return WorkKind::kBeacon;
+  if ((wr_id & kReadTag) == kReadTag) return WorkKind::kRead;
+  if (wr_id & kSendTag) return WorkKind::kSend;
+  return WorkKind::kReceive;
+}
+
+}  // namespace pollmsgr::verbs
