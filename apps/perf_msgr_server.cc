@@ -3,7 +3,9 @@
 // until SIGINT/SIGTERM (or --duration), then reports ops and cycles per op for each lcore.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <algorithm>
 #include <cstring>
+#include <deque>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -22,6 +24,11 @@ namespace {
 // One per worker lcore: answers OSD ops inline, or after think time. It stores nothing: writes
 // (and the other write-class ops librados sends with them) succeed with a version that grows per
 // lcore; reads and anything else are answered -EOPNOTSUPP.
+//
+// Backpressure is per connection: a reply its connection cannot take now (the peer is not
+// reading) waits in that connection's own backlog, behind which its later replies queue, while
+// every other connection is answered as usual. A backlog past kMaxBacklog closes that
+// connection alone.
 class ServerDispatcher final : public Dispatcher {
  public:
   ServerDispatcher(uint64_t think_cycles, uint64_t inject_faults, bool verbose)
@@ -39,23 +46,36 @@ class ServerDispatcher final : public Dispatcher {
       return;
     }
     ++ops_;
-    if (think_cycles_ != 0 || deferred_head_ != deferred_tail_ || !reply(c, m.header.tid, op))
-      defer(c, m.header.tid, op, rte_rdtsc() + think_cycles_);
+    const size_t n = encode_reply(op, scratch_);
+    if (think_cycles_ != 0)
+      defer(c, m.header.tid, n, rte_rdtsc() + think_cycles_);
+    else
+      reply(c, m.header.tid, scratch_, n);
     if (inject_faults_ && ops_ % inject_faults_ == 0)
       c.transport_fault("transport failure injected (--inject-faults)");
   }
 
   void on_tick(uint64_t now) override {
-    while (deferred_head_ != deferred_tail_) {
+    while (deferred_head_ != deferred_tail_) {  // think time over: in order, never blocked
       Deferred& d = deferred_[deferred_head_ % kDeferred];
       if (d.due > now) break;
-      if (d.conn && !send_reply(*d.conn, d.tid, d.front, d.front_len)) break;  // tx full: next tick
+      if (d.conn) reply(*d.conn, d.tid, d.front, d.front_len);
       ++deferred_head_;
+    }
+    for (size_t i = 0; i < stalled_.size();) {  // connections whose peer has caught up?
+      if (drain(*stalled_[i])) {
+        backlog_of(*stalled_[i])->listed = false;
+        stalled_[i] = stalled_.back();
+        stalled_.pop_back();
+      } else {
+        ++i;
+      }
     }
   }
 
-  // Event mode: the next reply held back by think time.
+  // Event mode: the next reply held back by think time, or soon when a backlog waits.
   uint64_t next_due_tsc() const override {
+    if (!stalled_.empty()) return rte_rdtsc() + rte_get_tsc_hz() / 10000;
     return deferred_head_ == deferred_tail_ ? UINT64_MAX : deferred_[deferred_head_ % kDeferred].due;
   }
 
@@ -63,6 +83,11 @@ class ServerDispatcher final : public Dispatcher {
     ++faults_;
     for (uint64_t i = deferred_head_; i != deferred_tail_; ++i)
       if (deferred_[i % kDeferred].conn == &c) deferred_[i % kDeferred].conn = nullptr;
+    if (Backlog* b = backlog_of(c)) {
+      if (b->listed) stalled_.erase(std::find(stalled_.begin(), stalled_.end(), &c));
+      delete b;
+      c.user = nullptr;
+    }
     // A handshake that fails is worth a line (a client of the wrong kind, a bad peer), at most
     // ten a second; a session that ends, only with --verbose.
     if (verbose_ || !c.session().was_ready()) log_.print(fmt::format("connection {} closed: {}", c.id(), why));
@@ -76,7 +101,8 @@ class ServerDispatcher final : public Dispatcher {
 
  private:
   static constexpr size_t kMaxReplyFront = 1024 + proto::kMaxObjectName;
-  // A reply held back by think time, encoded already (its request is gone after dispatch).
+  // A reply held back (think time, or a peer not reading), encoded already: its request is gone
+  // after dispatch.
   static constexpr size_t kDeferredFront = 512;
   struct Deferred {
     Connection* conn;
@@ -85,6 +111,14 @@ class ServerDispatcher final : public Dispatcher {
     uint8_t front[kDeferredFront];
   };
   static constexpr size_t kDeferred = 8192;
+  static constexpr size_t kMaxBacklog = 4096;
+  // A connection's replies that it could not take yet (Connection::user points to it; made
+  // when first needed: the slow path).
+  struct Backlog {
+    std::deque<Deferred> replies;
+    bool listed = false;  // on stalled_
+  };
+  static Backlog* backlog_of(Connection& c) { return static_cast<Backlog*>(c.user); }
 
   // The OSD's answer: every op succeeds (a write is acknowledged on "disk") except those that
   // would need the data we do not keep.
@@ -101,22 +135,45 @@ class ServerDispatcher final : public Dispatcher {
     }
     return proto::encode_front({out, kMaxReplyFront}, r);
   }
-  bool reply(Connection& c, uint64_t tid, const proto::OsdOpRequest& op) {
-    const size_t n = encode_reply(op, scratch_);
-    return send_reply(c, tid, scratch_, n);
-  }
   bool send_reply(Connection& c, uint64_t tid, const uint8_t* front, size_t len) {
     auto s = c.send({proto::kMsgOsdOpReply, tid, {front, len}, {}, 127,
                      proto::kOsdOpReplyHeadVersion, proto::kOsdOpReplyCompatVersion});
     return s == SendStatus::kSent || s == SendStatus::kQueued;
   }
-  void defer(Connection& c, uint64_t tid, const proto::OsdOpRequest& op, uint64_t due) {
-    if (deferred_tail_ - deferred_head_ == kDeferred) {
-      c.fault("too many replies waiting");
+  // Sends now, or behind what the connection already has waiting.
+  void reply(Connection& c, uint64_t tid, const uint8_t* front, size_t len) {
+    Backlog* b = backlog_of(c);
+    if ((!b || b->replies.empty()) && send_reply(c, tid, front, len)) return;
+    if (len > kDeferredFront) {
+      c.fault("a reply too large to hold back (object name too long)");
       return;
     }
-    const size_t n = encode_reply(op, scratch_);
-    if (n > kDeferredFront) {
+    if (!b) c.user = b = new Backlog;
+    if (b->replies.size() == kMaxBacklog) {
+      c.fault(fmt::format("{} replies waiting: the peer does not read them", kMaxBacklog));
+      return;
+    }
+    Deferred& d = b->replies.emplace_back();
+    d = {&c, tid, 0, static_cast<uint32_t>(len), {}};
+    std::memcpy(d.front, front, len);
+    if (!b->listed) {
+      b->listed = true;
+      stalled_.push_back(&c);
+    }
+  }
+  // Sends what the connection's backlog holds, while it takes it; true once empty.
+  bool drain(Connection& c) {
+    std::deque<Deferred>& q = backlog_of(c)->replies;
+    while (!q.empty() && send_reply(c, q.front().tid, q.front().front, q.front().front_len))
+      q.pop_front();
+    return q.empty();
+  }
+  void defer(Connection& c, uint64_t tid, size_t len, uint64_t due) {
+    if (deferred_tail_ - deferred_head_ == kDeferred) {
+      c.fault("too many replies held back for think time on this lcore");
+      return;
+    }
+    if (len > kDeferredFront) {
       c.fault("a reply too large to hold back for think time (object name too long)");
       return;
     }
@@ -124,8 +181,8 @@ class ServerDispatcher final : public Dispatcher {
     d.conn = &c;
     d.tid = tid;
     d.due = due;
-    d.front_len = static_cast<uint32_t>(n);
-    std::memcpy(d.front, scratch_, n);
+    d.front_len = static_cast<uint32_t>(len);
+    std::memcpy(d.front, scratch_, len);
   }
 
   // At most `kPerSecond` lines a second; says how many it left out.
@@ -153,6 +210,7 @@ class ServerDispatcher final : public Dispatcher {
   std::unique_ptr<Deferred[]> deferred_storage_ = std::make_unique<Deferred[]>(kDeferred);
   Deferred* deferred_ = deferred_storage_.get();
   uint64_t deferred_head_ = 0, deferred_tail_ = 0;
+  std::vector<Connection*> stalled_;  // with a backlog
   uint64_t ops_ = 0, faults_ = 0, ignored_ = 0;
   RateLimitedLog log_;
 };
@@ -172,9 +230,9 @@ int main(int argc, char** argv) {
   app.add_option("bind_addr", bind_addr, "address to serve, IPv4:PORT (shm: its name)")->required();
   app.add_option("worker_threads", workers, "worker lcores")->check(CLI::Range(1u, 128u));
   app.add_option("think_time_us", think_us, "delay before each reply, microseconds")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0.0, 3.6e9));
   app.add_option("--duration", duration, "stop after this many seconds (default: on SIGINT)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0.0, 1e7));
   app.add_flag("--quiet", quiet, "print only the final report");
   app.add_option("--max-connections", max_connections,
                  "connections held at once; one more is refused (default: as many as the "

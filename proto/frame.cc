@@ -67,6 +67,8 @@ FrameDecoder::FrameDecoder(FrameLimits limits, bool check_data_crc)
 
 Result<FrameDecoder::Step> FrameDecoder::next(std::span<const uint8_t>& input, Frame& frame) {
   if (fault_ != ProtoError::kOk) return fault_;
+  if (have_ == 0 && partial_.capacity() > kKeepReassembly)
+    std::vector<uint8_t>().swap(partial_);  // the last frame (now released) was a large one
   if (have_ == 0) {
     // Fast path: the whole frame is in this chunk; parse it where it lies.
     if (input.size() >= kPreambleSize) {
@@ -89,8 +91,9 @@ Result<FrameDecoder::Step> FrameDecoder::next(std::span<const uint8_t>& input, F
   }
   // Slow path: reassemble. The preamble is checked before its lengths size anything.
   while (!input.empty()) {
-    if (partial_.size() < need_) partial_.resize(need_);
     const size_t n = std::min(input.size(), need_ - have_);
+    if (partial_.size() < have_ + n)  // grow with what has arrived, doubling, up to the frame
+      partial_.resize(std::min(need_, std::max(have_ + n, 2 * partial_.size())));
     std::memcpy(partial_.data() + have_, input.data(), n);
     have_ += n;
     input = input.subspan(n);

@@ -53,6 +53,9 @@ struct FrameLimits {
   uint32_t max_segment = 64u << 20;
   uint32_t max_frame = 80u << 20;
 };
+// Until the session is ready only control frames come, and none is large: a peer that has not
+// said who it is may not make us hold more than this for one frame.
+inline constexpr FrameLimits kHandshakeLimits{256u << 10, 256u << 10};
 
 struct Preamble {
   Tag tag{};
@@ -96,6 +99,11 @@ class FrameDecoder {
   bool mid_frame() const { return have_ > 0; }
   ProtoError fault() const { return fault_; }
   void set_check_data_crc(bool on) { check_data_crc_ = on; }
+  void set_limits(const FrameLimits& limits) { limits_ = limits; }
+  // Bytes held for reassembly: they follow what has arrived of a split frame (not what its
+  // preamble announces), and a buffer grown past kKeepReassembly is freed after its frame.
+  static constexpr size_t kKeepReassembly = 4u << 20;
+  size_t reassembly_capacity() const { return partial_.capacity(); }
   // Counts the stream's bytes before the decoder starts (e.g. the banner) for stream_offset.
   void skip_offset(uint64_t n) { offset_ += n; }
 
@@ -109,8 +117,8 @@ class FrameDecoder {
   bool check_data_crc_;
   ProtoError fault_ = ProtoError::kOk;
   uint64_t offset_ = 0;
-  // Reassembly of a frame split across chunks: capacity grows to the largest frame seen, within
-  // limits_.max_frame, and is then reused.
+  // Reassembly of a frame split across chunks: grows as its bytes arrive, and is reused (up to
+  // kKeepReassembly) for the next.
   std::vector<uint8_t> partial_;
   size_t have_ = 0;   // bytes of the current frame in partial_
   size_t need_ = 0;   // its full size once the preamble is known, else kPreambleSize

@@ -11,6 +11,11 @@ constexpr size_t kBannerPrefixSize = 8;
 constexpr size_t kBannerHeadSize = kBannerPrefixSize + 2;  // prefix + le16 length
 constexpr size_t kControlFrameReserve = 512;  // room for any control frame we send
 
+FrameLimits handshake_limits(const FrameLimits& after) {
+  return {std::min(after.max_segment, kHandshakeLimits.max_segment),
+          std::min(after.max_frame, kHandshakeLimits.max_frame)};
+}
+
 }  // namespace
 
 std::span<uint8_t> VectorSink::reserve(size_t n) {
@@ -46,11 +51,12 @@ const char* to_string(Session::State s) {
 }
 
 Session::Session(SessionConfig config)
-    : config_(std::move(config)), decoder_(config_.limits, config_.data_crc),
+    : config_(std::move(config)), decoder_(handshake_limits(config_.limits), config_.data_crc),
       lossy_(config_.lossy) {}
 
 void Session::become_ready(SessionHandler& handler) {
   state_ = State::kReady;
+  decoder_.set_limits(config_.limits);
   if (resuming_) {
     resuming_ = false;
     ++resumes_;
@@ -62,7 +68,7 @@ void Session::become_ready(SessionHandler& handler) {
 }
 
 void Session::new_transport() {
-  decoder_ = FrameDecoder(config_.limits, config_.data_crc);
+  decoder_ = FrameDecoder(handshake_limits(config_.limits), config_.data_crc);
   banner_have_ = 0;
   fault_ = ProtoError::kOk;
 }

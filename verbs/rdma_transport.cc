@@ -200,11 +200,13 @@ RdmaTransport::RdmaTransport(const RdmaOptions& o, size_t reactors, bool event_m
   if (o.large_buffers > 0 && o.large_bytes > o.chunk_bytes)
     large_pool_ = std::make_unique<BufferPool>(fmt::format("rdma_large{}", instance),
                                                o.large_bytes, o.large_buffers);
-  // Each pool's memory is registered once; every buffer learns its keys.
+  // Each pool's memory is registered once; every buffer learns its keys. Only the large
+  // buffers, which peers READ, allow remote access at all, and only reading.
   for (BufferPool* pool : {pool_.get(), large_pool_.get()}) {
     if (!pool) continue;
+    const bool lent = pool == large_pool_.get();
     pool->for_each_memory_chunk([&](void* addr, size_t len) {
-      memory_regions_.push_back(device_->register_memory(addr, len));
+      memory_regions_.push_back(device_->register_memory(addr, len, lent));
     });
     pool->set_keys([&](const void* addr) {
       for (const auto& mr : memory_regions_) {

@@ -107,7 +107,7 @@ void Device::connect_qp(ibv_qp* qp, uint32_t my_psn, const QpAddress& peer) cons
   a.qp_state = IBV_QPS_INIT;
   a.pkey_index = 0;
   a.port_num = port_;
-  a.qp_access_flags = IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ;
+  a.qp_access_flags = IBV_ACCESS_REMOTE_READ;  // peers READ what we lend them; nothing else
   if (ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT | IBV_QP_ACCESS_FLAGS))
     throw StartupError(fmt::format("RDMA queue pair to INIT: {}", strerror(errno)), 1);
 
@@ -141,9 +141,9 @@ void Device::connect_qp(ibv_qp* qp, uint32_t my_psn, const QpAddress& peer) cons
     throw StartupError(fmt::format("RDMA queue pair to RTS: {}", strerror(errno)), 1);
 }
 
-MrPtr Device::register_memory(void* addr, size_t len) const {
+MrPtr Device::register_memory(void* addr, size_t len, bool remote_read) const {
   MrPtr mr(ibv_reg_mr(pd_.get(), addr, len,
-                      IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ));
+                      IBV_ACCESS_LOCAL_WRITE | (remote_read ? IBV_ACCESS_REMOTE_READ : 0)));
   if (!mr) {
     const int err = errno;
     if (err == ENOMEM || err == EPERM)

@@ -51,7 +51,9 @@ class Device {
   void connect_qp(ibv_qp* qp, uint32_t my_psn, const QpAddress& peer) const;
   // Registers [addr, addr+len) for local writes and remote reads/writes; names RLIMIT_MEMLOCK
   // when that is what stops it.
-  MrPtr register_memory(void* addr, size_t len) const;
+  // For local access (receives, sends, READ targets), and with remote_read for memory a peer
+  // may READ (the large buffers lent to it).
+  MrPtr register_memory(void* addr, size_t len, bool remote_read) const;
 
  private:
   ContextPtr context_;

@@ -119,12 +119,20 @@ bool Connection::poll_rx(uint64_t now) {
                                                               : "peer closed the connection");
     return false;
   }
-  heard_at_tsc_ = now;
   // Whole frames are parsed in place, a split one goes into the session's reassembly; after a
   // burst of frames the rest waits, so replies go out (and the peer works) sooner.
   const size_t available = chunk.size();
+  const uint64_t frames_before = session_.frames_received();
   const proto::ProtoError e = session_.on_bytes(chunk, *this, *this, kRxBurstFrames);
-  endpoint_->rx_release(available - chunk.size());
+  const size_t consumed = available - chunk.size();
+  endpoint_->rx_release(consumed);
+  // The peer is alive when it makes progress: a whole frame, or kProgressBytes of a large one.
+  // A byte now and then (a slow loris) is not.
+  unfinished_bytes_ += consumed;
+  if (session_.frames_received() != frames_before || unfinished_bytes_ >= kProgressBytes) {
+    heard_at_tsc_ = now;
+    unfinished_bytes_ = 0;
+  }
   if (e != proto::ProtoError::kOk) fault(std::string("msgr2: ") + std::string(to_string(e)));
   if (wants_resume()) note_attention();
   return true;
@@ -272,7 +280,8 @@ void Connection::on_timer(uint64_t now) {
   if (peer_timeout_ && quiet > peer_timeout_) {
     // A live peer answers KEEPALIVE2 even with nothing else to say; a silent one (a stopped
     // process, a network cut without a reset) is a failed transport.
-    transport_fault(fmt::format("nothing from the peer for {:.1f} s", tsc_to_seconds(quiet)));
+    transport_fault(fmt::format("no progress from the peer for {:.1f} s (no whole frame, nor {} "
+                                "KiB of one)", tsc_to_seconds(quiet), kProgressBytes >> 10));
     return;
   }
   // Control frames only when the queue has room: a session faults on a frame it cannot send.

@@ -52,6 +52,7 @@ class Connection final : public proto::SessionHandler, public proto::FrameSink {
   static constexpr size_t kInlineBytes = 1024;  // head + front of a queued message
   static constexpr size_t kRxBurstFrames = 8;   // frames taken per poll before tx is flushed
   static constexpr size_t kUnackedDepth = 256;  // lossless: messages kept until acknowledged
+  static constexpr size_t kProgressBytes = 64u << 10;  // of one frame: the peer is alive
   // Lossless client: a new transport to the same server. Never waits (it finishes connecting
   // in the loop); throws StartupError when the attempt fails at once.
   using Redial = std::function<std::unique_ptr<Endpoint>()>;
@@ -181,7 +182,8 @@ class Connection final : public proto::SessionHandler, public proto::FrameSink {
   Dispatcher* dispatcher_;
   std::string fault_;
   bool transport_failed_ = false;
-  uint64_t heard_at_tsc_;       // when the peer last sent anything (or the transport began)
+  uint64_t heard_at_tsc_;       // when the peer last made progress (or the transport began)
+  uint64_t unfinished_bytes_ = 0;  // received since then, of frames not yet whole
   uint64_t keepalive_at_tsc_ = 0;
   uint64_t peer_timeout_ = 0;
   uint64_t handshake_timeout_ = 0, started_tsc_ = 0;

@@ -72,6 +72,7 @@ void Connection::new_transport(std::unique_ptr<Endpoint> endpoint) {
   queue_head_ = queue_tail_ = 0;  // whatever waited was for the old transport
   release_queue();
   heard_at_tsc_ = rte_rdtsc();
+  unfinished_bytes_ = 0;
   fault_.clear();
   transport_failed_ = false;
 }

@@ -90,6 +90,10 @@ void Messenger::accept_ready() {
   // Runs on the first reactor's lcore only.
   for (int taken = 0; taken < kAcceptBurst; ++taken) {
     auto accepted = transport().accept([this](uint64_t cookie) { return place(cookie); });
+    if (!accepted.endpoint && !accepted.refused.empty()) {
+      refuse(std::move(accepted.refused));
+      continue;
+    }
     if (!accepted.endpoint) return;
     const proto::EntityAddr peer = accepted.endpoint->peer_addr();
     if (options_.max_connections && connections() >= options_.max_connections) {

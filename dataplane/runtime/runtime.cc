@@ -39,6 +39,17 @@ unsigned long long free_hugepage_bytes() {
   return total;
 }
 
+unsigned long long available_memory_bytes() {
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  unsigned long long kb = 0;
+  while (meminfo >> key >> kb) {
+    if (key == "MemAvailable:") return kb * 1024;
+    meminfo.ignore(64, '\n');
+  }
+  return ~0ull;  // not known: no check
+}
+
 std::vector<std::string> build_eal_args(const RuntimeOptions& o, const char* program_name,
                                         unsigned long long free_bytes) {
   std::set<unsigned> cores;
@@ -64,6 +75,10 @@ std::vector<std::string> build_eal_args(const RuntimeOptions& o, const char* pro
                                    "--no-telemetry"};
   if (o.main_lcore) args.insert(args.end(), {"--main-lcore", std::to_string(*o.main_lcore)});
   if (o.no_huge) {
+    if (static_cast<unsigned long long>(mem) << 20 > free_bytes)
+      throw StartupError(fmt::format(
+          "too little memory: --mem {} MiB asked for with --no-huge, {} MiB available "
+          "(MemAvailable). Fix: pass a smaller --mem", mem, free_bytes >> 20));
     // EAL refuses --no-huge together with --in-memory; --no-shconf keeps processes apart.
     args.insert(args.end(), {"--no-huge", "--no-shconf", "-m", std::to_string(mem)});
   } else {
@@ -86,7 +101,9 @@ std::vector<std::string> build_eal_args(const RuntimeOptions& o, const char* pro
 }
 
 Runtime::Runtime(const RuntimeOptions& options, const char* program_name)
-    : options_(options), eal_args_(build_eal_args(options, program_name, free_hugepage_bytes())) {
+    : options_(options),
+      eal_args_(build_eal_args(options, program_name,
+                               options.no_huge ? available_memory_bytes() : free_hugepage_bytes())) {
   if (eal_started.exchange(true))
     throw StartupError("the DPDK EAL can start only once per process", 1);
   std::vector<char*> argv;

@@ -39,11 +39,14 @@ class Runtime {
 };
 
 // Builds the EAL arguments for the options after validating them against this machine: cores
-// that exist, and enough of the given free hugepage memory. Throws StartupError.
+// that exist, and enough free memory of the kind --mem takes (`free_bytes`: hugepages, or with
+// --no-huge ordinary memory). Throws StartupError.
 std::vector<std::string> build_eal_args(const RuntimeOptions& options, const char* program_name,
-                                        unsigned long long free_hugepage_bytes);
+                                        unsigned long long free_bytes);
 
 // Free hugepage memory on this host, in bytes, over every hugepage size.
 unsigned long long free_hugepage_bytes();
+// Memory available for a new process without swapping (/proc/meminfo MemAvailable), bytes.
+unsigned long long available_memory_bytes();
 
 }  // namespace pollmsgr

@@ -43,18 +43,23 @@ void ShmEndpoint::rx_release(size_t n) {
 
 std::span<uint8_t> ShmEndpoint::tx_window(size_t want) {
   // Credits are re-read from the peer's line only when they run low: fewer cache-line moves.
-  if (peer_control_ && tx_credit_limit_ - tx_produced_ < std::max<uint64_t>(want, tx_ring_bytes_ / 4)) {
-    const uint64_t consumed = peer_control_->consumed.load(std::memory_order_acquire);
-    if (consumed < peer_consumed_ || consumed > tx_published_) {
-      fail(EndpointStatus::kError, "the peer published an impossible consumed index");
-      return {};
-    }
-    peer_consumed_ = consumed;
-    tx_credit_limit_ = consumed + tx_ring_bytes_;
-  }
+  if (peer_control_ && tx_credit_limit_ - tx_produced_ < std::max<uint64_t>(want, tx_ring_bytes_ / 4))
+    read_peer_consumed();
   if (status_ != EndpointStatus::kOk) return {};
   const uint64_t room = std::min(tx_credit_limit_ - tx_produced_, tx_ring_bytes_);
   return {tx_ring_ + tx_produced_ % tx_ring_bytes_, static_cast<size_t>(room)};
+}
+
+// The peer's consumed index, loaded once and checked: it never goes back, nor past what we
+// published.
+void ShmEndpoint::read_peer_consumed() {
+  const uint64_t consumed = peer_control_->consumed.load(std::memory_order_acquire);
+  if (consumed < peer_consumed_ || consumed > tx_published_) {
+    fail(EndpointStatus::kError, "the peer published an impossible consumed index");
+    return;
+  }
+  peer_consumed_ = consumed;
+  tx_credit_limit_ = consumed + tx_ring_bytes_;
 }
 
 EndpointStatus ShmEndpoint::tx_flush() {
@@ -110,6 +115,7 @@ EndpointStatus ShmEndpoint::check_peer() {
     fail(EndpointStatus::kError, "the peer's memory went away under us (its file was cut)");
     return status_;
   }
+  read_peer_consumed();  // (on the data path only when credits run low)
   // Doorbell bytes are read and dropped; a peer that closed reads as end of stream.
   char bytes[64];
   for (int i = 0; i < 16; ++i) {

@@ -358,12 +358,19 @@ class ShmListener {
   // wakes for the second half of a set-up too.
   int fd() const { return ready_.get(); }
 
-  // Never blocks: takes new clients, and finishes the set-up of those whose hello is in.
-  std::unique_ptr<ShmEndpoint> accept() {
-    while (pending_.size() < options_.max_pending_setups) {
+  // Never blocks: takes new clients, and finishes the set-up of those whose hello is in. A
+  // client turned away comes back as nullptr with `refused` saying why.
+  std::unique_ptr<ShmEndpoint> accept(std::string& refused) {
+    for (int taken = 0; taken < kAcceptBurst; ++taken) {
       UniqueFd fd(accept4(listen_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
       if (!fd) break;
-      if (!check_peer_uid(fd.get(), allowed(options_.allowed_uids), "the client").empty()) continue;
+      // Slots full: the oldest set-up goes, so that silent ones can delay a new client by no
+      // more than it takes to cycle them out, never lock it out.
+      if (pending_.size() >= options_.max_pending_setups) drop_oldest_pending();
+      if (auto e = check_peer_uid(fd.get(), allowed(options_.allowed_uids), "the client"); !e.empty()) {
+        refused = "refused an shm client: " + e;
+        return nullptr;
+      }
       if (!watch(fd.get())) continue;
       pending_.push_back({std::move(fd), rte_rdtsc() + ms_to_tsc(options_.setup_timeout_ms)});
     }
@@ -379,8 +386,12 @@ class ShmListener {
       pending_[i] = std::move(pending_.back());
       pending_.pop_back();
       --i;
-      if (got <= 0) continue;  // it gave up, sent garbage, or took too long: dropped
-      if (auto ep = serve(std::move(taken.sock), hello, memfd.get())) return ep;
+      if (got == 0)
+        error = fmt::format("no set-up message within {} ms", options_.setup_timeout_ms);
+      if (got > 0)
+        if (auto ep = serve(std::move(taken.sock), hello, memfd.get(), error)) return ep;
+      refused = "refused an shm client: " + error;
+      return nullptr;
     }
     return nullptr;
   }
@@ -391,20 +402,34 @@ class ShmListener {
     uint64_t deadline;
   };
 
-  std::unique_ptr<ShmEndpoint> serve(UniqueFd sock, const ShmHello& hello, int memfd) {
-    std::string error;
+  std::unique_ptr<ShmEndpoint> serve(UniqueFd sock, const ShmHello& hello, int memfd,
+                                     std::string& error) {
     try {
       auto peer = map_peer_half(memfd, hello, options_.max_peer_ring_bytes, error);
       if (!peer) return nullptr;
       OwnHalf own = make_own_half(options_);
-      if (!send_hello(sock.get(), own.fd.get(), options_.ring_bytes)) return nullptr;
+      if (!send_hello(sock.get(), own.fd.get(), options_.ring_bytes)) {
+        error = "cannot answer its set-up: " + errno_text();
+        return nullptr;
+      }
       auto ep = std::unique_ptr<ShmEndpoint>(
           new ShmEndpoint(std::move(sock), "the shm client", std::move(own.map), options_));
       ep->attach_peer(std::move(peer), hello.ring_bytes);
       return ep;
-    } catch (const StartupError&) {
-      return nullptr;  // out of memory or mappings: this client goes, the others carry on
+    } catch (const StartupError& e) {
+      error = e.what();  // out of memory or mappings: this client goes, the others carry on
+      return nullptr;
     }
+  }
+
+  static constexpr int kAcceptBurst = 64;
+
+  void drop_oldest_pending() {
+    auto oldest = std::min_element(pending_.begin(), pending_.end(), [](const Pending& a, const Pending& b) {
+      return a.deadline < b.deadline;
+    });
+    std::swap(*oldest, pending_.back());
+    pending_.pop_back();  // its socket closes: the client sees its set-up refused
   }
 
   bool watch(int fd) {
@@ -432,8 +457,9 @@ void ShmTransport::listen(const HostPort& bind) { listener_ = std::make_unique<S
 int ShmTransport::listen_fd() const { return listener_ ? listener_->fd() : -1; }
 
 Transport::Accepted ShmTransport::accept(const Placement& place) {
-  auto ep = listener_->accept();
-  if (!ep) return {};
+  std::string refused;
+  auto ep = listener_->accept(refused);
+  if (!ep) return {nullptr, 0, std::move(refused)};
   return {std::move(ep), place(0)};
 }
 

@@ -92,6 +92,7 @@ class ShmEndpoint final : public Endpoint {
 
  private:
   friend class ShmTransport;
+  void read_peer_consumed();  // checked; faults the endpoint on an impossible one
   friend class ShmListener;
   // Either side, once its own half exists (the memfd sent to the peer, and our mapping of it).
   ShmEndpoint(UniqueFd socket, std::string where, std::unique_ptr<ShmMapping> own,

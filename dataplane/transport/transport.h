@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 
 #include "dataplane/transport/address.h"
 #include "dataplane/transport/endpoint.h"
@@ -33,8 +34,9 @@ class Transport {
   virtual void listen(const HostPort& bind) = 0;  // throws StartupError
   virtual int listen_fd() const = 0;              // readable when a client may be waiting
   struct Accepted {
-    std::unique_ptr<Endpoint> endpoint;  // nullptr: nobody is ready
+    std::unique_ptr<Endpoint> endpoint;  // nullptr: nobody is ready (or see `refused`)
     size_t reactor_index = 0;            // the reactor it goes to
+    std::string refused;  // without an endpoint: a client turned away, and why (call again)
   };
   // Which reactor a new connection goes to, given the client's resume cookie (0: none).
   using Placement = std::function<size_t(uint64_t resume_cookie)>;

@@ -5,6 +5,10 @@
 //             its socket, then, as a thief, names that session's cookies in a SESSION_RECONNECT
 //             under another identity: the server must refuse the thief, and the owner must then
 //             resume its session and have another write answered.
+//   dribble   completes the handshake, then sends a write a byte every half second (a slow
+//             loris): the server must drop it once its peer timeout passes without progress.
+//   no-read   completes the handshake, then sends 64 B writes and never reads a reply: the
+//             server must close this connection (its backlog full), answering others meanwhile.
 //   silent    connects, reads the server's banner (so it is accepted), says "holding", then sends
 //             nothing: the server must drop it (its handshake timeout).
 // Exits 0 when the server did what it must (and says so), 1 when it did not.
@@ -188,6 +192,30 @@ int main(int argc, char** argv) {
     auto frame = write_op(peer, data);
     frame[proto::kMessageFrontOffset + 10] ^= 0x40;  // inside the front: its crc fails
     peer.send_raw(frame);
+  } else if (mode == "no-read") {
+    std::vector<uint8_t> small(64, 0x5a);
+    const auto start = std::chrono::steady_clock::now();
+    for (int i = 0; i < 1000000 && peer.send_raw(write_op(peer, small)); ++i) {
+    }
+    if (!peer.closes_within(20)) {
+      std::printf("hostile_client: the server did NOT close a peer that never reads\n");
+      return 1;
+    }
+    std::printf("hostile_client: the server closed the peer that never reads after %.1f s\n",
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    return 0;
+  } else if (mode == "dribble") {
+    const auto frame = write_op(peer, data);
+    const auto start = std::chrono::steady_clock::now();
+    for (size_t i = 0; i < frame.size() && !peer.closes_within(0.5); ++i)
+      peer.send_raw({frame.data() + i, 1});
+    if (!peer.peer_closed()) {
+      std::printf("hostile_client: the server did NOT drop a peer sending a byte every 0.5 s\n");
+      return 1;
+    }
+    std::printf("hostile_client: the server dropped the slow peer after %.1f s\n",
+                std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    return 0;
   } else {
     test::die(kWho, "unknown mode " + mode);
   }

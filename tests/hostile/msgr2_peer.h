@@ -93,6 +93,17 @@ class Msgr2Peer : public proto::SessionHandler {
     return closed_;
   }
   bool peer_closed() const { return closed_; }
+  // True when the peer closes within `seconds`; what it sends meanwhile is read and ignored
+  // (not answered: nothing gets into the middle of a frame we are sending).
+  bool closes_within(double seconds) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+    char buf[4096];
+    while (!closed_ && std::chrono::steady_clock::now() < deadline) {
+      pollfd p{fd_, POLLIN, 0};
+      if (poll(&p, 1, 20) == 1 && recv(fd_, buf, sizeof(buf), 0) <= 0) closed_ = true;
+    }
+    return closed_;
+  }
   bool has_received() const { return !received_.empty(); }
 
   // A whole message frame, as the session encodes it (seq and ack filled in).
@@ -108,13 +119,15 @@ class Msgr2Peer : public proto::SessionHandler {
     frame.resize(head->frame_size(data.size()));
     return frame;
   }
-  void send_raw(std::span<const uint8_t> bytes) {
+  // False when the peer has closed on us (as it may well).
+  bool send_raw(std::span<const uint8_t> bytes) {
     size_t off = 0;
     while (off < bytes.size()) {
       ssize_t n = ::send(fd_, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
-      if (n <= 0) return;  // the peer may well have closed on us
+      if (n <= 0) return false;
       off += static_cast<size_t>(n);
     }
+    return true;
   }
   void send_message(proto::MsgHeader2 h, std::span<const uint8_t> front,
                     std::span<const uint8_t> data = {}) {

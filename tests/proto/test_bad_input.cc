@@ -16,6 +16,18 @@ std::vector<uint8_t> frame_of(auto const& f) {
   return out;
 }
 
+// A whole message frame carrying `data` (encoded by `session` when given: its seq and ack).
+std::vector<uint8_t> message_frame(const std::vector<uint8_t>& data, Session* session = nullptr) {
+  std::vector<uint8_t> frame(message_head_size(0, 0));
+  auto head = session ? session->encode_message(frame, MsgHeader2{}, {}, {}, data)
+                      : encode_message_head(frame, MsgHeader2{}, {}, {}, data);
+  EXPECT_TRUE(head);
+  frame.resize(head->head_size);
+  frame.insert(frame.end(), data.begin(), data.end());
+  frame.insert(frame.end(), head->epilogue.begin(), head->epilogue.begin() + head->epilogue_size);
+  return frame;
+}
+
 // Rewrites the preamble's crc after a deliberate edit, so only the edit is wrong.
 void fix_preamble_crc(std::vector<uint8_t>& frame) {
   store_le<uint32_t>(frame.data() + 28, crc32c(0, {frame.data(), 28}));
@@ -74,6 +86,34 @@ TEST(BadFrames, OversizedSegmentsAndFramesNeverAllocate) {
   fix_preamble_crc(f);
   EXPECT_EQ(decode_error(f, {64u << 20, 80u << 20}), ProtoError::kFrameTooLarge);
   EXPECT_EQ(decode_error(frame_of(AckFrame{1}), {4, 100}), ProtoError::kSegmentTooLarge);
+}
+
+// A peer that announces a huge frame and sends it a byte at a time makes us hold what it has
+// sent, not what it announced; and the buffer of a large frame does not outlive it.
+TEST(BadFrames, ReassemblyFollowsTheBytesThatArrive) {
+  FrameDecoder d({64u << 20, 80u << 20});
+  auto f = frame_of(AckFrame{1});
+  store_le<uint32_t>(f.data() + 2, 60u << 20);  // segment 0 claims 60 MiB
+  fix_preamble_crc(f);
+  std::vector<uint8_t> stream(f.begin(), f.begin() + kPreambleSize);
+  stream.resize(kPreambleSize + 1000, 0x11);
+  Frame frame;
+  for (size_t at = 0; at < stream.size(); at += 10) {  // in dribbles
+    std::span<const uint8_t> in(stream.data() + at, std::min<size_t>(10, stream.size() - at));
+    ASSERT_EQ(d.next(in, frame).value(), FrameDecoder::Step::kNeedMore);
+  }
+  EXPECT_LT(d.reassembly_capacity(), 64u << 10) << "sized from the preamble, not from the bytes";
+
+  FrameDecoder big;  // an honest 6 MiB frame, split: its buffer goes once the next call comes
+  std::vector<uint8_t> data(6u << 20, 0x22);
+  const auto whole = message_frame(data);
+  std::span<const uint8_t> first(whole.data(), 1000), rest(whole.data() + 1000, whole.size() - 1000);
+  ASSERT_EQ(big.next(first, frame).value(), FrameDecoder::Step::kNeedMore);
+  ASSERT_EQ(big.next(rest, frame).value(), FrameDecoder::Step::kFrame);
+  EXPECT_GE(big.reassembly_capacity(), data.size());
+  std::span<const uint8_t> nothing;
+  EXPECT_EQ(big.next(nothing, frame).value(), FrameDecoder::Step::kNeedMore);
+  EXPECT_EQ(big.reassembly_capacity(), 0u);
 }
 
 TEST(BadFrames, SegmentCrc) {
@@ -198,6 +238,25 @@ TEST(BadSession, UnexpectedTagsInEachHandshakeState) {
   for (auto f : {frame_of(HelloFrame{EntityType::kClient, {}}), frame_of(ServerIdentFrame{})})
     bytes.insert(bytes.end(), f.begin(), f.end());
   EXPECT_EQ(feed(server, bytes), ProtoError::kUnexpectedTag);
+}
+
+// Before the handshake is done no frame may be larger than kHandshakeLimits; after it, the
+// session's own limits apply.
+TEST(BadSession, AHandshakeFrameHasASmallLimit) {
+  Session server(Pair::server_config());
+  auto bytes = banner();
+  auto hello = frame_of(HelloFrame{EntityType::kClient, {}});
+  store_le<uint32_t>(hello.data() + 2, kHandshakeLimits.max_segment + 1);
+  fix_preamble_crc(hello);
+  bytes.insert(bytes.end(), hello.begin(), hello.end());
+  EXPECT_EQ(feed(server, bytes), ProtoError::kSegmentTooLarge);
+
+  Pair p;  // a ready pair takes a message far larger than that
+  ASSERT_EQ(p.pump(), ProtoError::kOk);
+  ASSERT_TRUE(p.server.ready());
+  std::vector<uint8_t> data(4 * kHandshakeLimits.max_frame, 0x33);
+  EXPECT_EQ(p.server.on_bytes(message_frame(data, &p.client), p.to_client, p.sh), ProtoError::kOk);
+  ASSERT_EQ(p.sh.messages.size(), 1u);
 }
 
 TEST(BadSession, MalformedHelloWithAValidCrc) {

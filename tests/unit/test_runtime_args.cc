@@ -42,11 +42,20 @@ TEST(EalArgs, NoHugeUsesNoShconfNotInMemory) {
   RuntimeOptions o;
   o.no_huge = true;
   o.verbose = true;
-  auto args = build_eal_args(o, "x", 0);
+  auto args = build_eal_args(o, "x", kGiB);
   EXPECT_TRUE(has(args, "--no-huge"));
   EXPECT_TRUE(has(args, "--no-shconf"));
   EXPECT_FALSE(has(args, "--in-memory"));
   EXPECT_TRUE(has(args, "--log-level=*:info"));
+}
+
+TEST(EalArgs, NoHugeChecksTheMemoryThereIs) {
+  RuntimeOptions o;
+  o.no_huge = true;
+  o.mem_mb = 1048576;
+  const std::string msg = error_of(o, 8 * kGiB);
+  EXPECT_NE(msg.find("--mem 1048576 MiB asked for with --no-huge, 8192 MiB available"),
+            std::string::npos) << msg;
 }
 
 TEST(EalArgs, CoremaskBecomesACoreList) {

@@ -1,6 +1,7 @@
 // The transports and the pieces the reactor is made of, in one process.
 #include <gtest/gtest.h>
 #include <rte_lcore.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -11,6 +12,7 @@
 #include "dataplane/reactor/spsc_ring.h"
 #include "dataplane/stats/latency_histogram.h"
 #include "dataplane/transport/shm_transport.h"
+#include "dataplane/transport/peer_memory_guard.h"
 #include "dataplane/transport/tcp_transport.h"
 #include "tests/unit/eal_environment.h"
 #include "tests/unit/shm_pair.h"
@@ -139,6 +141,31 @@ TEST(ShmTransport, HostileClientsAreDroppedAndGoodOnesStillServed) {
                    "the good client to see the server's half", 10);
   EXPECT_EQ(good->check_peer(), EndpointStatus::kOk);
   EXPECT_EQ(served->check_peer(), EndpointStatus::kOk);
+}
+
+// A peer cuts the file we map from it (as a punched hugetlb hole with no hugepage left does):
+// the read that would be a SIGBUS completes (zeros), and only that mapping is marked faulted.
+TEST(PeerMemoryGuard, ACutFileFaultsItsMappingNotTheProcess) {
+  constexpr size_t kLen = 16 * 4096;
+  const int fd = memfd_create("guard-test", MFD_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(ftruncate(fd, kLen), 0);
+  auto* bystander = static_cast<uint8_t*>(mmap(nullptr, kLen, PROT_READ, MAP_SHARED, fd, 0));
+  auto* peer = static_cast<const volatile uint8_t*>(mmap(nullptr, kLen, PROT_READ, MAP_SHARED, fd, 0));
+  ASSERT_NE(peer, MAP_FAILED);
+  const int mine = PeerMemoryGuard::add(const_cast<uint8_t*>(peer), kLen);
+  const int other = PeerMemoryGuard::add(bystander, kLen);
+  ASSERT_GE(mine, 0);
+  ASSERT_FALSE(PeerMemoryGuard::faulted(mine));
+  ASSERT_EQ(ftruncate(fd, 4096), 0);  // the "peer" cuts its file
+  EXPECT_EQ(peer[8 * 4096], 0);       // past the end: SIGBUS, caught
+  EXPECT_TRUE(PeerMemoryGuard::faulted(mine));
+  EXPECT_FALSE(PeerMemoryGuard::faulted(other));
+  PeerMemoryGuard::remove(mine);
+  PeerMemoryGuard::remove(other);
+  munmap(const_cast<uint8_t*>(peer), kLen);
+  munmap(bystander, kLen);
+  close(fd);
 }
 
 TEST(TcpTransport, BytesBothWaysAndAClosedPeer) {
