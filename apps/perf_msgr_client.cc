@@ -270,7 +270,7 @@ int main(int argc, char** argv) {
           set_clock(crowd_settled_at);
           cpu_at_start = process_cpu_seconds();
           if (!f.quiet) {  // tools/bench-scale waits for this line
-            fmt::print("perf_msgr_client: the idle connections are settled in {:.2f} s; the jobs "
+            fmt::print("perf_msgr_client: the idle connections are settled in {:.4f} s; the jobs "
                        "start\n", double(crowd_settled_at - crowd_start) / double(hz));
             std::fflush(stdout);
           }
