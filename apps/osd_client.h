@@ -92,12 +92,10 @@ class OsdClientDispatcher final : public ClientWorkload {
   void on_tick(uint64_t now) override;
   uint64_t next_due_tsc() const override;
   void on_message(Connection& c, const proto::MessageView& m) override;
-  void on_resumed(Connection&, uint64_t outage) override { outages_.record(outage); }
   void on_transport_fault(Connection& c, std::string_view why) override;
   void on_fault(Connection& c, std::string_view why) override;
 
   const RoundTrips& round_trips() const override { return trips_; }
-  const LatencyHistogram& outages() const { return outages_; }
   uint64_t errors() const override { return errors_; }
   uint64_t maps_followed() const { return maps_followed_; }
   uint64_t ops_resent() const { return ops_resent_; }
@@ -131,7 +129,6 @@ class OsdClientDispatcher final : public ClientWorkload {
   mutable char name_[256];  // object_name's
   proto::OsdOpReply reply_;  // decoded into, reply after reply: no copies
   RoundTrips trips_;
-  LatencyHistogram outages_;  // lossless: one per session resumed
   uint64_t replies_ = 0, errors_ = 0;
   uint64_t maps_followed_ = 0, ops_resent_ = 0, duplicates_ = 0, deleted_ = 0;
   uint64_t next_timeout_check_ = 0;

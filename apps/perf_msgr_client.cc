@@ -39,6 +39,7 @@ struct Flags {
   double op_timeout = 60;
   unsigned idle_connections = 0;
   double idle_op_interval = 0;
+  std::string as = "client";
 };
 
 void add_flags(CLI::App& app, Flags& f) {
@@ -88,6 +89,10 @@ void add_flags(CLI::App& app, Flags& f) {
                  "each idle connection makes a KEEPALIVE2 round trip every this many seconds "
                  "(spread evenly; default 0: none)")
       ->check(CLI::Range(0.0, 86400.0));
+  app.add_option("--as", f.as,
+                 "who we say we are: client, or osd (with --ping: a Ceph OSD's cluster address "
+                 "keeps lossless sessions with its peer OSDs)")
+      ->check(CLI::IsMember({"client", "osd"}));
   app.add_option("--inject-bad-op", f.bad_op_at,
                  "tests: send the first job's N-th op without its object hash, as a broken client would");
 }
@@ -111,7 +116,9 @@ int main(int argc, char** argv) {
     const bool ceph = !f.ceph_pool.empty();
     const OsdOpKind op_kind = f.op == "read" ? OsdOpKind::kRead
                               : f.op == "writefull" ? OsdOpKind::kWriteFull : OsdOpKind::kWrite;
-    MessengerOptions mo = messenger_options(transport, proto::EntityType::kClient);
+    MessengerOptions mo = messenger_options(
+        transport, f.as == "osd" ? proto::EntityType::kOsd : proto::EntityType::kClient);
+    if (f.as == "osd") mo.auth_name = "0";  // osd.0: who else is in a one-OSD cluster
     const WaitPolicy policy = wait_policy(transport);
     if (f.measure_floor && transport.transport != "shm")
       throw StartupError("--measure-floor needs --transport shm: it pings a cache line in the "
@@ -161,7 +168,7 @@ int main(int argc, char** argv) {
     } else {
       osd.object_prefix = fmt::format("perf_msgr_client.{}", getpid());
     }
-    PingWorkload ping{f.concurrency, f.ios, osd.think_cycles, 0, 0};
+    PingWorkload ping{f.concurrency, f.ios, osd.think_cycles, 0, 0, transport.inject_faults};
 
     std::vector<unsigned> lcores = runtime.lcores();
     auto backend = make_transport(transport, mo, lcores.size());  // outlives the reactors
@@ -300,6 +307,7 @@ int main(int argc, char** argv) {
     uint64_t errors = 0, unanswered = 0, transport_faults = 0;
     for (auto& d : dispatchers) {
       all.merge(d->round_trips());
+      outages.merge(d->outages());
       errors += d->errors();
     }
     for (auto& j : osd_jobs) unanswered += j.unanswered();
@@ -350,7 +358,6 @@ int main(int argc, char** argv) {
       uint64_t maps = 0, resent = 0, duplicates = 0, deleted = 0;
       for (auto& d : dispatchers) {
         auto& o = static_cast<const OsdClientDispatcher&>(*d);
-        outages.merge(o.outages());
         maps += o.maps_followed();
         resent += o.ops_resent();
         duplicates += o.duplicate_replies();

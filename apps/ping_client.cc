@@ -49,6 +49,8 @@ void PingDispatcher::on_keepalive_ack(Connection& c, proto::Timestamp stamp) {
   trips_.record(j.sent_at[j.expected % w_.concurrency], now);
   ++j.expected;
   --j.inflight;
+  if (w_.inject_faults && j.expected % w_.inject_faults == 0)
+    c.transport_fault("transport failure injected (--inject-faults)");
   if (w_.think_cycles) j.next_send = now + w_.think_cycles;
 }
 

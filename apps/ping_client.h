@@ -17,6 +17,7 @@ struct PingWorkload {
   uint64_t pings = 0;        // per job; 0: until send_end
   uint64_t think_cycles = 0;
   uint64_t warmup_end = 0, send_end = 0;
+  uint64_t inject_faults = 0;  // break the transport every this many answers (lossless tests)
 };
 
 struct PingJob {

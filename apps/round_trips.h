@@ -51,9 +51,13 @@ class ClientWorkload : public Dispatcher {
   virtual uint64_t errors() const = 0;
   // No new ops from now (SIGINT): the jobs end once what is in flight is answered.
   void stop_sending() { stopping_ = true; }
+  // Lossless: one outage per session resumed.
+  void on_resumed(Connection&, uint64_t outage) override { outages_.record(outage); }
+  const LatencyHistogram& outages() const { return outages_; }
 
  protected:
   bool stopping_ = false;
+  LatencyHistogram outages_;
 };
 
 double to_us(uint64_t cycles);
