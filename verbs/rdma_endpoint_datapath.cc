@@ -49,25 +49,19 @@ unsigned RdmaEndpoint::poll_completions() {
         tx_lent_.pop()->release();
         --large_taken_;
       }
-      const bool descriptor = imm.descriptor;
-      if (!descriptor && c.byte_len > 0 && !rx_.full()) {
+      const Received r = classify_receive(imm, {b->data(), c.byte_len}, rx_.full(),
+                                          large_pool_ ? large_pool_->buffer_size() : 0);
+      if (r.kind == Received::kStream) {
         rx_.push({b, 0, c.byte_len, RxChunk::kReady, {}});
         continue;
       }
-      // A credit update, or a descriptor: the buffer is consumed at once.
-      RxChunk chunk{nullptr, 0, 0, RxChunk::kNeedsRead, {}};
-      if (descriptor && c.byte_len == sizeof(ReadDescriptor))
-        std::memcpy(&chunk.remote, b->data(), sizeof(ReadDescriptor));
+      // Credits, a descriptor or a fault: the buffer is consumed at once.
       srq_.recycle(b);
       ++owed_credits_;
-      if (!descriptor && c.byte_len == 0) continue;
-      chunk.length = chunk.remote.length;
-      // A peer past its credits, or a READ we never offered to take: a protocol fault.
-      if (rx_.full() || !large_pool_ || chunk.length == 0 ||
-          chunk.length > large_pool_->buffer_size())
+      if (r.kind == Received::kFault)
         failed_ = true;
-      else
-        rx_.push(chunk);
+      else if (r.kind == Received::kRead)
+        rx_.push({nullptr, 0, r.read.length, RxChunk::kNeedsRead, r.read});
     }
   }
   return static_cast<unsigned>(n);

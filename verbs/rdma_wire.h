@@ -2,6 +2,8 @@
 // What pollmsgr's rdma transport puts in the fields a peer sees (a SEND's immediate data, a
 // READ descriptor) and in the wr_ids only we see. Both sides of a connection use this layout.
 #include <cstdint>
+#include <cstring>
+#include <span>
 
 namespace pollmsgr::verbs {
 
@@ -27,6 +29,28 @@ struct ReadDescriptor {
   uint32_t rkey;
   uint32_t length;
 };
+
+// What a received SEND is, from its immediate data and its bytes: the receive path's only
+// reading of what a peer sent. kStream: bytes of the stream (keep the buffer); kCreditsOnly;
+// kRead: a large frame to pull with an RDMA READ of `read`; kFault: past the credits we gave
+// (the receive queue is full), or a READ we never offered to make (no large buffers, a length
+// of 0 or beyond ours, a descriptor of the wrong size).
+struct Received {
+  enum Kind : uint8_t { kStream, kCreditsOnly, kRead, kFault } kind;
+  ReadDescriptor read{};
+};
+inline Received classify_receive(const Imm& imm, std::span<const uint8_t> bytes, bool rx_full,
+                                 uint32_t max_read) {
+  if (!imm.descriptor) {
+    if (bytes.empty()) return {Received::kCreditsOnly};
+    return {rx_full ? Received::kFault : Received::kStream};
+  }
+  ReadDescriptor d{};
+  if (bytes.size() != sizeof(d)) return {Received::kFault};
+  std::memcpy(&d, bytes.data(), sizeof(d));
+  if (rx_full || max_read == 0 || d.length == 0 || d.length > max_read) return {Received::kFault};
+  return {Received::kRead, d};
+}
 
 // wr_ids: a receive's is its Buffer*; a SEND's kSendTag | sequence; a READ's kReadTag | rx
 // slot; the flushed "beacon" posted at teardown kBeaconWrId.

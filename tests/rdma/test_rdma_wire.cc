@@ -1,6 +1,9 @@
 // The immediate-data layout of pollmsgr's rdma SENDs and the wr_id tags, without a device.
 #include <gtest/gtest.h>
 
+#include <cstring>
+#include <vector>
+
 #include "verbs/rdma_wire.h"
 
 namespace pollmsgr::verbs {
@@ -34,6 +37,38 @@ TEST(RdmaWire, WorkRequestTagsAreTellableApart) {
   EXPECT_EQ(work_kind(kReadTag | 17), WorkKind::kRead);
   EXPECT_EQ(work_kind(kBeaconWrId), WorkKind::kBeacon);
   EXPECT_EQ(sizeof(ReadDescriptor), 16u);  // fits the inline data of every device we set up
+}
+
+std::vector<uint8_t> descriptor_bytes(uint32_t length) {
+  const ReadDescriptor d{0x1000, 77, length};
+  std::vector<uint8_t> b(sizeof(d));
+  std::memcpy(b.data(), &d, sizeof(d));
+  return b;
+}
+
+TEST(RdmaWire, AReceivedSendIsClassifiedAsTheSenderMayMeanIt) {
+  const std::vector<uint8_t> data(100, 1), none;
+  const Imm stream{3, 0, false}, described{0, 0, true};
+  EXPECT_EQ(classify_receive(stream, data, false, 1 << 20).kind, Received::kStream);
+  EXPECT_EQ(classify_receive(stream, none, false, 1 << 20).kind, Received::kCreditsOnly);
+  EXPECT_EQ(classify_receive(stream, none, true, 1 << 20).kind, Received::kCreditsOnly);
+  const Received read = classify_receive(described, descriptor_bytes(4096), false, 1 << 20);
+  ASSERT_EQ(read.kind, Received::kRead);
+  EXPECT_EQ(read.read.length, 4096u);
+  EXPECT_EQ(read.read.rkey, 77u);
+}
+
+TEST(RdmaWire, WhatNoHonestSenderSendsIsAFault) {
+  const std::vector<uint8_t> data(100, 1);
+  const Imm stream{0, 0, false}, described{0, 0, true};
+  EXPECT_EQ(classify_receive(stream, data, true, 1 << 20).kind, Received::kFault);  // past credits
+  EXPECT_EQ(classify_receive(described, descriptor_bytes(4096), true, 1 << 20).kind, Received::kFault);
+  EXPECT_EQ(classify_receive(described, descriptor_bytes(0), false, 1 << 20).kind, Received::kFault);
+  EXPECT_EQ(classify_receive(described, descriptor_bytes((1 << 20) + 1), false, 1 << 20).kind,
+            Received::kFault);  // larger than any buffer we would READ into
+  EXPECT_EQ(classify_receive(described, descriptor_bytes(4096), false, 0).kind,
+            Received::kFault);  // we offered no READs
+  EXPECT_EQ(classify_receive(described, data, false, 1 << 20).kind, Received::kFault);
 }
 
 }  // namespace
