@@ -19,6 +19,7 @@
 #include <string>
 
 #include "dataplane/transport/shm_transport.h"
+#include "tests/hostile/shm_wire.h"
 
 using namespace pollmsgr;
 
@@ -61,42 +62,19 @@ struct Peer {
 
 // The peer's half and hello; true once the server has answered with its own.
 bool connect_peer(Peer& peer, std::unique_ptr<Endpoint>& ep) {
-  peer.sock = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-  sockaddr_un sa{};
-  sa.sun_family = AF_UNIX;
-  std::strncpy(sa.sun_path, socket_path.c_str(), sizeof(sa.sun_path) - 1);
-  if (connect(peer.sock, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) std::abort();
-  const int memfd = memfd_create("fuzz-peer", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  if (memfd < 0 || ftruncate(memfd, kPage + kRing) != 0 ||
-      fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0)
-    std::abort();
+  peer.sock = test::shm_connect(socket_path);
+  const int memfd = test::shm_memfd(kPage + kRing, true);
+  if (peer.sock < 0 || memfd < 0) std::abort();
   peer.mem = static_cast<uint8_t*>(
       mmap(nullptr, kPage + kRing, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0));
   new (peer.mem) ShmControl{ShmControl::kMagic, kRing, 0, {}, {}, {}, {}, {}, {}};
-  struct {
-    uint64_t magic = ShmControl::kMagic;
-    uint32_t version = 2, ring_bytes = kRing;
-  } hello;
-  iovec iov{&hello, sizeof(hello)};
-  alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(int))] = {};
-  msghdr mh{};
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
-  mh.msg_control = cbuf;
-  mh.msg_controllen = sizeof(cbuf);
-  cmsghdr* cm = CMSG_FIRSTHDR(&mh);
-  cm->cmsg_level = SOL_SOCKET;
-  cm->cmsg_type = SCM_RIGHTS;
-  cm->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(cm), &memfd, sizeof(int));
-  if (sendmsg(peer.sock, &mh, 0) != sizeof(hello)) std::abort();
+  if (!test::shm_send_hello(peer.sock, kRing, memfd)) std::abort();
   close(memfd);
   for (int i = 0; i < 100 && !ep; ++i) ep = server->accept([](uint64_t) { return size_t{0}; }).endpoint;
   if (!ep) std::abort();  // an honest set-up must be taken
-  mh.msg_controllen = sizeof(cbuf);
-  if (recvmsg(peer.sock, &mh, MSG_CMSG_CLOEXEC) != sizeof(hello)) std::abort();
-  int fd;
-  std::memcpy(&fd, CMSG_DATA(CMSG_FIRSTHDR(&mh)), sizeof(int));
+  test::ShmHello hello;
+  const int fd = test::shm_receive_hello(peer.sock, hello, 20000);
+  if (fd < 0) std::abort();
   peer.theirs = static_cast<const ShmControl*>(mmap(nullptr, kPage, PROT_READ, MAP_SHARED, fd, 0));
   close(fd);
   return peer.theirs != MAP_FAILED;

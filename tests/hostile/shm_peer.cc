@@ -24,26 +24,16 @@
 #include <string>
 #include <vector>
 
+#include "dataplane/transport/shm_transport.h"
 #include "proto/session.h"
+#include "tests/hostile/shm_wire.h"
+
+using namespace pollmsgr;
 
 namespace {
 
 constexpr const char* kWho = "shm_peer";
-constexpr uint64_t kMagic = 0x706f6c6c73686d32ull;  // "pollshm2": the hello's and the page's
 constexpr size_t kPage = 4096;
-// The control page as the server lays it out (dataplane/transport/shm_transport.h): one field
-// per cache line where the sides poll.
-struct alignas(64) Control {
-  uint64_t magic;
-  uint32_t ring_bytes, hugetlb;
-  alignas(64) std::atomic<uint64_t> produced;
-  alignas(64) std::atomic<uint64_t> consumed;
-  alignas(64) std::atomic<uint32_t> idle;
-};
-struct Hello {
-  uint64_t magic = kMagic;
-  uint32_t version = 2, ring_bytes = 0;
-};
 
 [[noreturn]] void die(const std::string& why) {
   std::fprintf(stderr, "%s: FAILED: %s (%s)\n", kWho, why.c_str(), std::strerror(errno));
@@ -51,56 +41,25 @@ struct Hello {
 }
 
 int connect_setup(const std::string& path) {
-  int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-  sockaddr_un sa{};
-  sa.sun_family = AF_UNIX;
-  std::strncpy(sa.sun_path, path.c_str(), sizeof(sa.sun_path) - 1);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0) die("cannot connect to " + path);
+  const int fd = test::shm_connect(path);
+  if (fd < 0) die("cannot connect to " + path);
   return fd;
 }
 
-// A memfd of `size` bytes, sealed against resizing or not.
 int make_memfd(size_t size, bool sealed) {
-  int fd = memfd_create("shm_peer", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  if (fd < 0 || ftruncate(fd, static_cast<off_t>(size)) != 0) die("memfd");
-  if (sealed && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) die("seals");
+  const int fd = test::shm_memfd(size, sealed);
+  if (fd < 0) die("memfd");
   return fd;
 }
 
 void send_hello(int sock, uint32_t ring_bytes, int memfd) {
-  Hello h;
-  h.ring_bytes = ring_bytes;
-  iovec iov{&h, sizeof(h)};
-  alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(int))] = {};
-  msghdr mh{};
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
-  mh.msg_control = cbuf;
-  mh.msg_controllen = sizeof(cbuf);
-  cmsghdr* cm = CMSG_FIRSTHDR(&mh);
-  cm->cmsg_level = SOL_SOCKET;
-  cm->cmsg_type = SCM_RIGHTS;
-  cm->cmsg_len = CMSG_LEN(sizeof(int));
-  std::memcpy(CMSG_DATA(cm), &memfd, sizeof(int));
-  if (sendmsg(sock, &mh, MSG_NOSIGNAL) != static_cast<ssize_t>(sizeof(h))) die("sendmsg");
+  if (!test::shm_send_hello(sock, ring_bytes, memfd)) die("sendmsg");
 }
 
-// The server's answer: its memfd, or -1 when it closed the set-up instead (within 20 s).
-int receive_hello(int sock, Hello& h) {
-  pollfd p{sock, POLLIN, 0};
-  if (poll(&p, 1, 20000) != 1) die("no answer to the set-up within 20 s");
-  iovec iov{&h, sizeof(h)};
-  alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(int))] = {};
-  msghdr mh{};
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
-  mh.msg_control = cbuf;
-  mh.msg_controllen = sizeof(cbuf);
-  if (recvmsg(sock, &mh, MSG_CMSG_CLOEXEC) != static_cast<ssize_t>(sizeof(h))) return -1;
-  cmsghdr* cm = CMSG_FIRSTHDR(&mh);
-  int fd = -1;
-  if (cm && cm->cmsg_type == SCM_RIGHTS) std::memcpy(&fd, CMSG_DATA(cm), sizeof(int));
-  return fd;
+// The server's answer: its memfd, or -1 when it closed the set-up instead.
+int receive_hello(int sock) {
+  test::ShmHello h;
+  return test::shm_receive_hello(sock, h, 20000);
 }
 
 // True when the server closes `sock` within 20 s (what it sends meanwhile is ignored).
@@ -127,8 +86,7 @@ int refused(const std::string& path, uint32_t ring_bytes, size_t file_bytes, boo
             const char* what) {
   const int sock = connect_setup(path);
   send_hello(sock, ring_bytes, make_memfd(file_bytes, sealed));
-  Hello h;
-  const int fd = receive_hello(sock, h);
+  const int fd = receive_hello(sock);
   if (fd >= 0) {
     std::printf("%s: the server ACCEPTED a set-up with %s\n", kWho, what);
     return 1;
@@ -139,9 +97,9 @@ int refused(const std::string& path, uint32_t ring_bytes, size_t file_bytes, boo
 
 struct Session {
   int sock;
-  Control* ours;   // our page: we write
+  ShmControl* ours;  // our page: we write
   uint8_t* our_ring;
-  const Control* theirs;
+  const ShmControl* theirs;
   uint32_t ring_bytes;
 };
 
@@ -152,15 +110,14 @@ Session set_up(const std::string& path, uint32_t ring_bytes) {
   auto* base = static_cast<uint8_t*>(
       mmap(nullptr, kPage + ring_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0));
   if (base == MAP_FAILED) die("mmap");
-  s.ours = new (base) Control{kMagic, ring_bytes, 0, {}, {}, {}};
+  s.ours = new (base) ShmControl{ShmControl::kMagic, ring_bytes, 0, {}, {}, {}, {}, {}, {}};
   s.our_ring = base + kPage;
   send_hello(s.sock, ring_bytes, memfd);
-  Hello h;
-  const int fd = receive_hello(s.sock, h);
+  const int fd = receive_hello(s.sock);
   if (fd < 0) die("the server refused an honest set-up");
   void* peer = mmap(nullptr, kPage, PROT_READ, MAP_SHARED, fd, 0);
   if (peer == MAP_FAILED) die("mmap of the server's page");
-  s.theirs = static_cast<const Control*>(peer);
+  s.theirs = static_cast<const ShmControl*>(peer);
   return s;
 }
 
