@@ -44,22 +44,30 @@ inline int shm_memfd(size_t size, bool sealed) {
   return fd;
 }
 
-inline bool shm_send_hello(int sock, uint32_t ring_bytes, int memfd) {
-  ShmHello h;
-  h.ring_bytes = ring_bytes;
-  iovec iov{&h, sizeof(h)};
+// A hello and room for one fd, as one sendmsg/recvmsg argument (it points into itself).
+struct ShmHelloMessage {
+  ShmHello hello;
+  iovec iov{&hello, sizeof(hello)};
   alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(int))] = {};
   msghdr mh{};
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
-  mh.msg_control = cbuf;
-  mh.msg_controllen = sizeof(cbuf);
-  cmsghdr* cm = CMSG_FIRSTHDR(&mh);
+  ShmHelloMessage() {
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = cbuf;
+    mh.msg_controllen = sizeof(cbuf);
+  }
+  ShmHelloMessage(const ShmHelloMessage&) = delete;
+};
+
+inline bool shm_send_hello(int sock, uint32_t ring_bytes, int memfd) {
+  ShmHelloMessage m;
+  m.hello.ring_bytes = ring_bytes;
+  cmsghdr* cm = CMSG_FIRSTHDR(&m.mh);
   cm->cmsg_level = SOL_SOCKET;
   cm->cmsg_type = SCM_RIGHTS;
   cm->cmsg_len = CMSG_LEN(sizeof(int));
   std::memcpy(CMSG_DATA(cm), &memfd, sizeof(int));
-  return sendmsg(sock, &mh, MSG_NOSIGNAL) == static_cast<ssize_t>(sizeof(h));
+  return sendmsg(sock, &m.mh, MSG_NOSIGNAL) == static_cast<ssize_t>(sizeof(m.hello));
 }
 
 // The other side's hello and memfd (waiting up to `timeout_ms`), or -1: it closed the set-up
@@ -67,15 +75,10 @@ inline bool shm_send_hello(int sock, uint32_t ring_bytes, int memfd) {
 inline int shm_receive_hello(int sock, ShmHello& h, int timeout_ms) {
   pollfd p{sock, POLLIN, 0};
   if (poll(&p, 1, timeout_ms) != 1) return -1;
-  iovec iov{&h, sizeof(h)};
-  alignas(cmsghdr) char cbuf[CMSG_SPACE(sizeof(int))] = {};
-  msghdr mh{};
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
-  mh.msg_control = cbuf;
-  mh.msg_controllen = sizeof(cbuf);
-  if (recvmsg(sock, &mh, MSG_CMSG_CLOEXEC) != static_cast<ssize_t>(sizeof(h))) return -1;
-  cmsghdr* cm = CMSG_FIRSTHDR(&mh);
+  ShmHelloMessage m;
+  if (recvmsg(sock, &m.mh, MSG_CMSG_CLOEXEC) != static_cast<ssize_t>(sizeof(m.hello))) return -1;
+  h = m.hello;
+  cmsghdr* cm = CMSG_FIRSTHDR(&m.mh);
   int fd = -1;
   if (cm && cm->cmsg_type == SCM_RIGHTS) std::memcpy(&fd, CMSG_DATA(cm), sizeof(int));
   return fd;
