@@ -1,6 +1,7 @@
 #pragma once
 // What pollmsgr's rdma transport puts in the fields a peer sees (a SEND's immediate data, a
 // READ descriptor) and in the wr_ids only we see. Both sides of a connection use this layout.
+// Pure functions: any thread.
 #include <cstdint>
 #include <cstring>
 #include <span>

@@ -1,6 +1,8 @@
 #pragma once
 // rdma-core objects with owners: each handle frees its object when it goes, in the order C++
 // destroys members. Set-up errors are StartupErrors that say what was tried and how to fix it.
+// Threads: a Device is opened before the lcores run and then only read, from any lcore
+// (connect_qp and register_memory are set-up calls; rdma-core serialises what it must).
 #include <infiniband/verbs.h>
 
 #include <cstdint>

@@ -9,6 +9,7 @@ class BufferPool;
 
 // A fixed-capacity buffer from a BufferPool. The header lives in the pool element itself, right
 // before the data, so a buffer needs no other allocation and finds its owner in O(1).
+// Threads: a buffer belongs to whoever took it from the pool until release() (any lcore).
 struct alignas(64) Buffer {
   BufferPool* pool;    // owner: release() returns the buffer there
   uint32_t capacity;   // bytes of data space

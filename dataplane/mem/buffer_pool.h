@@ -13,6 +13,9 @@ namespace pollmsgr {
 // A pool of equal-sized buffers in hugepage memory (an rte_mempool with per-lcore caches).
 // get() and put() take no locks, make no syscalls and never touch the heap. An empty pool
 // answers nullptr: the caller backs off (backpressure); it never aborts or falls back to malloc.
+// Threads: get(), put() and available() from any lcore (each has its own cache; a non-EAL
+// thread uses the shared ring); construction, for_each_memory_chunk and set_keys before the
+// lcores run.
 class BufferPool {
  public:
   // Throws StartupError when the memory is not there, naming the fix.

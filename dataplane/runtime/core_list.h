@@ -6,6 +6,7 @@
 namespace pollmsgr {
 
 // CPU sets as users write them: a list "0-2,5" (EAL -l) or a hex mask "0x3" (EAL -c).
+// Pure functions: any thread.
 // Both throw StartupError naming the bad part.
 std::set<unsigned> parse_core_list(std::string_view text);
 std::set<unsigned> parse_core_mask(std::string_view text);

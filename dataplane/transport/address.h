@@ -1,4 +1,6 @@
 #pragma once
+// Addresses as users write them (IPv4:PORT, or Ceph's v2:IPv4:PORT/NONCE): values and pure
+// functions, any thread.
 #include <netinet/in.h>
 
 #include <string>

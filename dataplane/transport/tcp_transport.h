@@ -3,6 +3,7 @@
 // readable, send only what was committed. Plain msgr2 on the wire, so it reaches real Ceph
 // daemons. An idle connection holds no buffer: an endpoint takes one from the transport's pool
 // (hugepage memory) to receive or send into, and gives it back as soon as it is empty.
+// Threads: as every Transport (transport.h); an endpoint is its connection's lcore's.
 #include <memory>
 #include <string>
 #include <vector>

@@ -1,4 +1,5 @@
 #pragma once
+// An owned file descriptor, closed once when it goes. A value type: whoever holds it.
 #include <unistd.h>
 
 #include <utility>
