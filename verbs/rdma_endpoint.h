@@ -84,10 +84,13 @@ class RdmaEndpoint final : public Endpoint {
   EndpointStatus tx_flush() override;
   bool tx_idle() const override;
   EndpointStatus check_peer() override;
-  EndpointStatus status() const override { return failed_ ? EndpointStatus::kError : EndpointStatus::kOk; }
+  EndpointStatus status() const override {
+    return failed_ ? EndpointStatus::kError
+                   : peer_closed_ ? EndpointStatus::kPeerClosed : EndpointStatus::kOk;
+  }
   // Poll mode: its completion queue is polled every iteration. Event mode: idle is its CQ's
-  // notification armed, which the completion channel signals.
-  int wait_fd() const override { return channel_ ? channel_->fd : -1; }
+  // notification armed; the wait set signals a completion or the side channel's close.
+  int wait_fd() const override { return waitset_ ? waitset_.get() : -1; }
   bool enter_idle() override;
   void leave_idle() override;
   // Its queue pair belongs to its lcore's shared receive queue.
@@ -130,13 +133,15 @@ class RdmaEndpoint final : public Endpoint {
   BufferPool& pool_;
   BufferPool* large_pool_;      // nullptr: large frames go as SENDs too
   UniqueFd side_;
-  ChannelPtr channel_;  // event mode only
+  ChannelPtr channel_;  // event mode only, as is:
+  UniqueFd waitset_;    // epoll set of channel_ and side_
   CqPtr cq_;            // both directions' completions
   QpPtr qp_;
   uint32_t psn_;
   uint32_t max_inline_ = 0;
   uint32_t send_depth_;
   bool failed_ = false;         // a work request failed: the connection faults
+  bool peer_closed_ = false;    // the side channel closed: the peer is gone
 
   Fifo<RxChunk> rx_;            // received, not yet consumed, in stream order
   uint32_t owed_credits_ = 0;   // buffers consumed and reposted, not yet told to the peer

@@ -208,18 +208,18 @@ EndpointStatus RdmaEndpoint::tx_flush() {
 }
 
 EndpointStatus RdmaEndpoint::check_peer() {
-  if (failed_) return EndpointStatus::kError;
+  if (failed_ || peer_closed_) return status();
   char c;
   const ssize_t n = recv(side_.get(), &c, 1, MSG_PEEK | MSG_DONTWAIT);
-  if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
-    return EndpointStatus::kPeerClosed;
-  return EndpointStatus::kOk;
+  peer_closed_ = n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+  return status();
 }
 
 // Event mode: arm the CQ's notification, then look once more, so a completion that arrived
 // before the arming is not slept through.
 bool RdmaEndpoint::enter_idle() {
-  if (!channel_ || ibv_req_notify_cq(cq_.get(), 0) != 0) return false;
+  if (!channel_ || check_peer() != EndpointStatus::kOk || ibv_req_notify_cq(cq_.get(), 0) != 0)
+    return false;
   return poll_completions() == 0 && rx_.empty();
 }
 

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <rte_cycles.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -333,6 +334,15 @@ RdmaEndpoint::RdmaEndpoint(RdmaTransport& t, SharedReceiveQueue& srq, UniqueFd s
     if (!channel_ || fcntl(channel_->fd, F_SETFL, fcntl(channel_->fd, F_GETFL) | O_NONBLOCK) != 0) {
       srq_.remove_connection();
       throw StartupError(fmt::format("cannot create a completion channel: {}", strerror(errno)), 1);
+    }
+    // The reactor watches one fd per connection: an epoll set of the completion channel and the
+    // side channel, whose close is how a peer that died is heard (its queue pair says nothing).
+    waitset_ = UniqueFd(epoll_create1(EPOLL_CLOEXEC));
+    epoll_event completions{EPOLLIN, {}}, side_closed{EPOLLIN | EPOLLRDHUP, {}};
+    if (!waitset_ || epoll_ctl(waitset_.get(), EPOLL_CTL_ADD, channel_->fd, &completions) != 0 ||
+        epoll_ctl(waitset_.get(), EPOLL_CTL_ADD, side_.get(), &side_closed) != 0) {
+      srq_.remove_connection();
+      throw StartupError(fmt::format("cannot create a connection's wait set: {}", strerror(errno)), 1);
     }
   }
   const int cq_depth = static_cast<int>(send_depth_ + my_credits_ + 8);
