@@ -83,6 +83,8 @@ TEST(Connection, ControlFramesKeepTheirPlaceBehindQueuedMessages) {
   Pair p(2048);  // a narrow window: most of the burst has to queue
   for (uint64_t tid = 1; tid <= 8; ++tid) ASSERT_NE(send(p, tid), SendStatus::kBusy);
   ASSERT_GT(p.c->tx_queued(), 0u);
+  p.server.poll_once();  // the server reads: the window has room again, but messages still wait
+  ASSERT_GT(p.c->tx_queued(), 0u);
   ASSERT_TRUE(p.c->send_keepalive({7, 7}));
   ASSERT_TRUE(p.drive([&] { return p.client_d.tids.size() == 8; }, "8 replies"));
   const auto& tags = p.transport.c2s(0).tags;
