@@ -31,6 +31,14 @@ void add_rdma_flags(CLI::App& app, TransportFlags& f) {
       ->check(CLI::Range(2u, 1u << 24));
   app.add_option("--rdma-inline", r.max_inline, "rdma: inline SENDs up to this size (default 128)")
       ->check(CLI::Range(0u, 4096u));
+  app.add_option("--rdma-wire", f.rdma_wire,
+                 "rdma client: pollmsgr (its own wire, the fast path) or ceph (Ceph's async+rdma "
+                 "wire, to meet Ceph daemons); a server serves both")
+      ->check(CLI::IsMember({"pollmsgr", "ceph"}));
+  app.add_option("--rdma-peer-buffer-kb", f.rdma_peer_buffer_kb,
+                 "rdma, Ceph's wire: the peer's ms_async_rdma_buffer_size, KiB: the largest SEND "
+                 "it can take (its wire does not say; default 16)")
+      ->check(CLI::Range(1u, 16384u));
 }
 }  // namespace
 
@@ -97,6 +105,8 @@ std::unique_ptr<Transport> make_transport(const TransportFlags& f, MessengerOpti
   } else if (f.transport == "rdma") {
     verbs::RdmaOptions options = f.rdma;
     options.chunk_bytes = f.rdma_chunk_kb * 1024;
+    options.wire = f.rdma_wire == "ceph" ? verbs::RdmaWire::kCeph : verbs::RdmaWire::kPollmsgr;
+    options.ceph_peer_buffer_bytes = f.rdma_peer_buffer_kb * 1024;
     t = std::make_unique<verbs::RdmaTransport>(options, reactors,
                                                wait_policy(f) != WaitPolicy::kPoll);
   } else {

@@ -29,6 +29,8 @@ struct TransportFlags {
   bool event_handoff = false;
   verbs::RdmaOptions rdma;  // its chunk_bytes comes from rdma_chunk_kb
   uint32_t rdma_chunk_kb = 16;
+  std::string rdma_wire = "pollmsgr";
+  uint32_t rdma_peer_buffer_kb = 16;
   bool lossless = false;
   double reconnect_window_s = 10;
   double peer_timeout_s = 30;

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <vector>
 
+#include "verbs/ceph_wire.h"
 #include "verbs/rdma_transport.h"
 #include "verbs/rdma_wire.h"
 
@@ -44,6 +45,7 @@ class SharedReceiveQueue {
 
  private:
   bool post(Buffer* const* buffers, unsigned n);
+  void post_reposts();  // flush_reposts without reaping (recycle is called while reaping)
   // Reaps a retired queue pair's completions; true once it may be freed.
   bool drained(Retired& r);
   void reap_retired();
@@ -68,13 +70,21 @@ class RdmaEndpoint final : public Endpoint {
     return 2 * credits + kMaxLargeLent + 8;
   }
 
-  RdmaEndpoint(RdmaTransport& transport, SharedReceiveQueue& srq, UniqueFd side_channel);
+  // Ceph's wire has no credits: only the send queue bounds what is posted (and RNR retries, at
+  // the peer, what it cannot take yet). Set before each burst, never run down.
+  static constexpr uint32_t kCephCredits = 1u << 30;
+
+  RdmaEndpoint(RdmaTransport& transport, SharedReceiveQueue& srq, UniqueFd side_channel,
+               RdmaWire wire);
   ~RdmaEndpoint() override;
 
   // Set-up: our queue pair's address, then the peer's (RESET -> RTS), with its grant.
   QpAddress address() const { return device_.address_of(qp_.get(), psn_); }
   void connect(const QpAddress& peer, uint32_t peer_credits, uint32_t peer_chunk_bytes,
                uint32_t peer_large_bytes);
+  // The same on Ceph's wire: our record (naming the peer's queue pair once known), the peer's.
+  CephRecord ceph_record(uint32_t peer_qpn) const;
+  void connect_ceph(const CephRecord& peer, uint32_t peer_buffer_bytes);
   int side_channel() const { return side_.get(); }
 
   std::span<const uint8_t> rx_window() override;
@@ -140,8 +150,9 @@ class RdmaEndpoint final : public Endpoint {
   uint32_t psn_;
   uint32_t max_inline_ = 0;
   uint32_t send_depth_;
+  RdmaWire wire_;
   bool failed_ = false;         // a work request failed: the connection faults
-  bool peer_closed_ = false;    // the side channel closed: the peer is gone
+  bool peer_closed_ = false;    // the side channel closed (or, on Ceph's wire, a fin came)
 
   Fifo<RxChunk> rx_;            // received, not yet consumed, in stream order
   uint32_t owed_credits_ = 0;   // buffers consumed and reposted, not yet told to the peer

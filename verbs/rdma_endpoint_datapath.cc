@@ -43,6 +43,15 @@ unsigned RdmaEndpoint::poll_completions() {
         srq_.recycle(b);
         continue;
       }
+      if (wire_ == RdmaWire::kCeph) {  // bytes of the stream, or the peer's fin
+        if (c.byte_len == 0 || rx_.full()) {
+          srq_.recycle(b);
+          (c.byte_len == 0 ? peer_closed_ : failed_) = true;
+        } else {
+          rx_.push({b, 0, c.byte_len, RxChunk::kReady, {}});
+        }
+        continue;
+      }
       const Imm imm = decode_imm((c.wc_flags & IBV_WC_WITH_IMM) ? ntohl(c.imm_data) : 0);
       peer_credits_ += imm.credits;
       for (uint32_t k = imm.released; k > 0 && !tx_lent_.empty(); --k) {
@@ -153,7 +162,10 @@ bool RdmaEndpoint::tx_idle() const {
 EndpointStatus RdmaEndpoint::tx_flush() {
   srq_.flush_reposts();
   if (tx_fill_ && tx_fill_->length > 0 && !tx_ready_.full()) seal_tx();
-  if (!tx_ready_.empty() && peer_credits_ <= 1) poll_completions();  // credits may be waiting
+  if (wire_ == RdmaWire::kCeph)
+    peer_credits_ = kCephCredits;
+  else if (!tx_ready_.empty() && peer_credits_ <= 1)
+    poll_completions();  // credits may be waiting
   // Fill the burst's changing fields (the rest were set once, in the constructor); the first
   // SEND carries every credit and release we owe.
   size_t n = 0;
@@ -189,9 +201,11 @@ EndpointStatus RdmaEndpoint::tx_flush() {
   auto sq_room = [&] { return tx_posted_.size() + reads_in_flight_ + 1 < send_depth_; };
   // One credit stays in reserve for credit updates, so neither side can wait on the other.
   while (!tx_ready_.empty() && peer_credits_ > 1 && sq_room()) add(tx_ready_.pop());
-  if (n == 0 && (owed_credits_ >= (my_credits_ + 1) / 2 || large_released_ > 0) &&
-      peer_credits_ > 0 && sq_room())
-    add(nullptr);  // nothing to send: return the credits and releases on their own
+  // Nothing to send: return the credits and releases on their own (Ceph's wire has none).
+  if (n == 0 && wire_ == RdmaWire::kPollmsgr &&
+      (owed_credits_ >= (my_credits_ + 1) / 2 || large_released_ > 0) && peer_credits_ > 0 &&
+      sq_room())
+    add(nullptr);
   if (n > 0) {
     // The last of every burst is signalled too: no buffer may wait for a SEND that never comes.
     if (unsignalled_ > 0) {

@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <fmt/format.h>
@@ -22,6 +23,9 @@ constexpr uint64_t kHelloMagic = 0x706f6c6c72646d31ull;  // "pollrdm1"
 constexpr int kSetupTimeoutMs = 5000;
 constexpr size_t kMaxPendingAccepts = 64;
 constexpr char kReady = 'R';  // client to server: my queue pair is ready to receive
+// Retries of a SEND that finds the peer's receive queue empty. Our wire's credits make that
+// impossible (one would be a bug, reported at once); Ceph's wire has none, so: forever, as Ceph.
+constexpr uint8_t kRnrRetryPollmsgr = 0, kRnrRetryCeph = 7;
 
 // Each side's half of the set-up, over the side channel.
 struct Hello {
@@ -96,19 +100,25 @@ void SharedReceiveQueue::reap_retired() {
 }
 
 bool SharedReceiveQueue::drained(Retired& r) {
-  ibv_wc wc[16];
   bool beacon = false;
-  int n;
-  while ((n = ibv_poll_cq(r.cq.get(), 16, wc)) > 0)
-    for (int i = 0; i < n; ++i) {
-      const WorkKind kind = work_kind(wc[i].wr_id);
-      if (kind == WorkKind::kBeacon) beacon = true;
-      if (kind != WorkKind::kReceive) continue;  // SENDs' and READs' buffers are in in_flight
-      on_received();
-      recycle(reinterpret_cast<Buffer*>(wc[i].wr_id));
-    }
-  // A device that never flushes is given a second; then its buffers are taken back anyway.
+  auto reap = [&] {
+    ibv_wc wc[16];
+    int n;
+    while ((n = ibv_poll_cq(r.cq.get(), 16, wc)) > 0)
+      for (int i = 0; i < n; ++i) {
+        const WorkKind kind = work_kind(wc[i].wr_id);
+        if (kind == WorkKind::kBeacon) beacon = true;
+        if (kind != WorkKind::kReceive) continue;  // SENDs' and READs' buffers are in in_flight
+        on_received();
+        recycle(reinterpret_cast<Buffer*>(wc[i].wr_id));
+      }
+  };
+  reap();
+  // A device that never flushes (or a Ceph peer that never takes our fin) is given a second;
+  // then its buffers are taken back anyway.
   if (!beacon && rte_rdtsc() < r.give_up_tsc) return false;
+  set_qp_error(r.qp.get());  // already, unless the beacon was Ceph's fin: nothing more arrives
+  reap();
   r.qp.reset();
   for (Buffer* b : r.in_flight) b->release();
   r.in_flight.clear();
@@ -159,11 +169,17 @@ void SharedReceiveQueue::recycle(Buffer* b) {
     return;
   }
   reposts_[repost_count_++] = b;
-  if (repost_count_ == kRepostBatch) flush_reposts();
+  // A batch is posted when full, or at once when the queue runs low: a peer without credits
+  // (Ceph's wire) may be waiting on RNR for a receive that no flush of ours would post soon.
+  if (repost_count_ == kRepostBatch || posted() < repost_count_) post_reposts();
 }
 
 void SharedReceiveQueue::flush_reposts() {
   if (!retired_.empty()) reap_retired();
+  post_reposts();
+}
+
+void SharedReceiveQueue::post_reposts() {
   if (repost_count_ == 0) return;
   if (!post(reposts_, repost_count_))
     for (unsigned i = 0; i < repost_count_; ++i) reposts_[i]->release();
@@ -178,6 +194,11 @@ RdmaTransport::RdmaTransport(const RdmaOptions& o, size_t reactors, bool event_m
     throw StartupError("--rdma-credits must be at least 2 (one is kept for credit updates)");
   if (o.chunk_bytes < 1024 || o.chunk_bytes > (16u << 20))
     throw StartupError("--rdma-chunk-kb must be between 1 and 16384");
+  // A Ceph peer sends up to its buffer size whatever we say: our buffers must take that.
+  if (o.wire == RdmaWire::kCeph && o.ceph_peer_buffer_bytes > o.chunk_bytes)
+    throw StartupError(fmt::format("--rdma-peer-buffer-kb {} exceeds our receive buffers "
+                                   "(--rdma-chunk-kb {}): a Ceph peer's SENDs would not fit",
+                                   o.ceph_peer_buffer_bytes / 1024, o.chunk_bytes / 1024));
   device_ = std::make_unique<Device>(o.device, o.port, o.gid_index);
   const ibv_device_attr& a = device_->attr();
   if (o.credits > 16384) throw StartupError("--rdma-credits must be at most 16384");
@@ -223,26 +244,29 @@ RdmaTransport::RdmaTransport(const RdmaOptions& o, size_t reactors, bool event_m
 
 RdmaTransport::~RdmaTransport() = default;
 
-std::unique_ptr<RdmaEndpoint> RdmaTransport::make_endpoint(size_t index, UniqueFd side) {
+std::unique_ptr<RdmaEndpoint> RdmaTransport::make_endpoint(size_t index, UniqueFd side,
+                                                           RdmaWire wire) {
   SharedReceiveQueue& srq = *srqs_.at(index);
   if (!srq.add_connection())
     throw StartupError(fmt::format(
         "lcore {}'s receive queue cannot take another connection: {} posted of {}, {} buffers "
         "free (raise --rdma-srq-depth or --rdma-buffers, or lower --rdma-credits)",
         index, srq.posted(), options_.srq_depth, pool_->available()), 1);
-  return std::make_unique<RdmaEndpoint>(*this, srq, std::move(side));
+  return std::make_unique<RdmaEndpoint>(*this, srq, std::move(side), wire);
 }
 
 std::unique_ptr<Endpoint> RdmaTransport::connect(const HostPort& server, size_t index,
                                                  uint64_t resume_cookie, bool) {
+  if (options_.wire == RdmaWire::kCeph) return connect_ceph(server, index);
   UniqueFd side = tcp_connect(server, "perf_msgr_server with --transport rdma");
-  auto ep = make_endpoint(index, std::move(side));
+  auto ep = make_endpoint(index, std::move(side), RdmaWire::kPollmsgr);
   const Hello mine = hello(options_, large_bytes(), ep->address(), resume_cookie);
   Hello theirs;
   if (!send_all(ep->side_channel(), &mine, sizeof(mine)) ||
       !recv_all(ep->side_channel(), &theirs, sizeof(theirs), kSetupTimeoutMs))
     throw StartupError(fmt::format("the rdma server at {} did not answer the set-up within {} s "
-                                   "(out of receive buffers or queue pairs? see its log)",
+                                   "(out of receive buffers or queue pairs? see its log; a Ceph "
+                                   "daemon? add --rdma-wire ceph)",
                                    server.to_string(), kSetupTimeoutMs / 1000), 1);
   if (theirs.magic != kHelloMagic)
     throw StartupError(fmt::format("{} is not a pollmsgr rdma server", server.to_string()), 1);
@@ -253,14 +277,49 @@ std::unique_ptr<Endpoint> RdmaTransport::connect(const HostPort& server, size_t 
   return ep;
 }
 
+// Ceph's three-way exchange, client side: our record, the server's (naming our queue pair), our
+// record again (naming the server's) as the acknowledgement.
+std::unique_ptr<Endpoint> RdmaTransport::connect_ceph(const HostPort& server, size_t index) {
+  UniqueFd side = tcp_connect(server, "a Ceph daemon with ms_type async+rdma, or perf_msgr_server "
+                                      "with --transport rdma");
+  auto ep = make_endpoint(index, std::move(side), RdmaWire::kCeph);
+  const int fd = ep->side_channel();
+  const auto mine = format_ceph_record(ep->ceph_record(0));
+  std::array<uint8_t, kCephRecordSize> answer{};
+  if (!send_all(fd, mine.data(), mine.size()) ||
+      !recv_all(fd, answer.data(), answer.size(), kSetupTimeoutMs))
+    throw StartupError(fmt::format("{} did not answer Ceph's rdma set-up within {} s (is it an "
+                                   "async+rdma daemon, or an rdma perf_msgr_server?)",
+                                   server.to_string(), kSetupTimeoutMs / 1000), 1);
+  const auto theirs = parse_ceph_record(answer);
+  if (!theirs)
+    throw StartupError(fmt::format("{} answered Ceph's rdma set-up with something else than a "
+                                   "record", server.to_string()), 1);
+  if (theirs->peer_qpn != ep->address().qpn)
+    throw StartupError(fmt::format("{} answered for queue pair {:#x}, not ours ({:#x})",
+                                   server.to_string(), theirs->peer_qpn, ep->address().qpn), 1);
+  ep->connect_ceph(*theirs, options_.ceph_peer_buffer_bytes);
+  const auto ack = format_ceph_record(ep->ceph_record(theirs->qpn));
+  if (!send_all(fd, ack.data(), ack.size()))
+    throw StartupError(fmt::format("{} went away during Ceph's rdma set-up", server.to_string()),
+                       1);
+  return ep;
+}
+
+// A client's set-up in progress. First its hello (our wire) or record (Ceph's), told apart by
+// the first five bytes; then, with our queue pair connected and our answer sent, its ready byte
+// or its acknowledging record.
 struct RdmaTransport::Pending {
   UniqueFd side;
   uint64_t deadline_tsc = 0;
-  Hello hello{};
-  size_t have = 0;                     // bytes of the client's hello received
-  std::unique_ptr<RdmaEndpoint> ep;    // once the hello is in: connected, waiting for kReady
+  std::array<uint8_t, kCephRecordSize> bytes{};
+  size_t have = 0;
+  bool ceph = false;
+  std::unique_ptr<RdmaEndpoint> ep;  // once the client's hello is in
   size_t reactor_index = 0;
+  bool done = false;
 };
+static_assert(sizeof(Hello) <= kCephRecordSize);
 
 void RdmaTransport::listen(const HostPort& bind) {
   listener_ = std::make_unique<TcpListener>(bind);
@@ -268,6 +327,56 @@ void RdmaTransport::listen(const HostPort& bind) {
 }
 
 int RdmaTransport::listen_fd() const { return listener_ ? listener_->fd() : -1; }
+
+bool RdmaTransport::advance(Pending& p, const Placement& place) {
+  constexpr size_t kSniff = 5;
+  for (;;) {
+    const int fd = p.ep ? p.ep->side_channel() : p.side.get();
+    const size_t need = p.ep ? (p.ceph ? kCephRecordSize : 1)
+                             : p.have < kSniff ? kSniff
+                             : p.ceph          ? kCephRecordSize
+                                               : sizeof(Hello);
+    if (p.have < need) {
+      const ssize_t r = recv(fd, p.bytes.data() + p.have, need - p.have, MSG_DONTWAIT);
+      if (r == 0) return false;
+      if (r < 0) return errno == EAGAIN || errno == EWOULDBLOCK;
+      p.have += static_cast<size_t>(r);
+      if (p.have < need) return true;
+    }
+    if (need == kSniff && !p.ep) {
+      p.ceph = looks_like_ceph_record({p.bytes.data(), kSniff});
+      continue;
+    }
+    if (p.ep) {  // the client's queue pair is ready: the connection is made
+      if (!p.ceph) return p.done = p.bytes[0] == kReady;
+      const auto ack = parse_ceph_record(p.bytes);
+      return p.done = ack && ack->peer_qpn == p.ep->address().qpn;
+    }
+    try {  // the client's half is in: our queue pair, connected to its, and our answer
+      if (p.ceph) {
+        const auto theirs = parse_ceph_record(p.bytes);
+        if (!theirs || theirs->peer_qpn != 0) return false;
+        p.reactor_index = place(0) % srqs_.size();
+        p.ep = make_endpoint(p.reactor_index, std::move(p.side), RdmaWire::kCeph);
+        p.ep->connect_ceph(*theirs, options_.ceph_peer_buffer_bytes);
+        const auto mine = format_ceph_record(p.ep->ceph_record(theirs->qpn));
+        if (!send_all(p.ep->side_channel(), mine.data(), mine.size())) return false;
+      } else {
+        Hello theirs;
+        std::memcpy(&theirs, p.bytes.data(), sizeof(theirs));
+        if (theirs.magic != kHelloMagic) return false;
+        p.reactor_index = place(theirs.resume_cookie) % srqs_.size();
+        p.ep = make_endpoint(p.reactor_index, std::move(p.side), RdmaWire::kPollmsgr);
+        p.ep->connect(theirs.qp, theirs.credits, theirs.chunk_bytes, theirs.large_bytes);
+        const Hello mine = hello(options_, large_bytes(), p.ep->address());
+        if (!send_all(p.ep->side_channel(), &mine, sizeof(mine))) return false;
+      }
+    } catch (const StartupError&) {
+      return false;  // the client sees its side channel close
+    }
+    p.have = 0;
+  }
+}
 
 Transport::Accepted RdmaTransport::accept(const Placement& place) {
   if (pending_.size() < kMaxPendingAccepts) {
@@ -277,35 +386,13 @@ Transport::Accepted RdmaTransport::accept(const Placement& place) {
   const uint64_t now = rte_rdtsc();
   for (size_t i = 0; i < pending_.size(); ++i) {
     Pending& p = pending_[i];
-    bool drop = now > p.deadline_tsc;
-    if (!p.ep && !drop) {  // reading the client's hello
-      ssize_t r = recv(p.side.get(), reinterpret_cast<uint8_t*>(&p.hello) + p.have,
-                       sizeof(p.hello) - p.have, MSG_DONTWAIT);
-      if (r > 0) p.have += static_cast<size_t>(r);
-      drop = r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
-      if (!drop && p.have == sizeof(p.hello)) {
-        try {
-          if (p.hello.magic != kHelloMagic) throw StartupError("not a pollmsgr rdma client");
-          p.reactor_index = place(p.hello.resume_cookie) % srqs_.size();
-          p.ep = make_endpoint(p.reactor_index, std::move(p.side));
-          p.ep->connect(p.hello.qp, p.hello.credits, p.hello.chunk_bytes, p.hello.large_bytes);
-          const Hello mine = hello(options_, large_bytes(), p.ep->address());
-          drop = !send_all(p.ep->side_channel(), &mine, sizeof(mine));
-        } catch (const StartupError&) {
-          drop = true;  // the client sees its side channel close
-        }
-      }
-    } else if (p.ep && !drop) {  // waiting for the client's queue pair to be ready
-      char c = 0;
-      ssize_t r = recv(p.ep->side_channel(), &c, 1, MSG_DONTWAIT);
-      if (r == 1 && c == kReady) {
-        Accepted done{std::move(p.ep), p.reactor_index};
-        pending_.erase(pending_.begin() + static_cast<ptrdiff_t>(i));
-        return done;
-      }
-      drop = r == 0 || (r == 1) || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+    const bool keep = now <= p.deadline_tsc && advance(p, place);
+    if (p.done) {
+      Accepted done{std::move(p.ep), p.reactor_index};
+      pending_.erase(pending_.begin() + static_cast<ptrdiff_t>(i));
+      return done;
     }
-    if (drop) pending_.erase(pending_.begin() + static_cast<ptrdiff_t>(i--));
+    if (!keep) pending_.erase(pending_.begin() + static_cast<ptrdiff_t>(i--));
   }
   return {};
 }
@@ -324,10 +411,13 @@ RdmaTransport::Census RdmaTransport::census() const {
 
 // --- RdmaEndpoint: set-up and teardown ---
 
-RdmaEndpoint::RdmaEndpoint(RdmaTransport& t, SharedReceiveQueue& srq, UniqueFd side)
+RdmaEndpoint::RdmaEndpoint(RdmaTransport& t, SharedReceiveQueue& srq, UniqueFd side,
+                           RdmaWire wire)
     : device_(*t.device_), transport_(t), srq_(srq), pool_(*t.pool_),
-      large_pool_(t.large_pool_.get()), side_(std::move(side)), psn_(random_psn()),
-      send_depth_(send_queue_depth(t.options_.credits)), my_credits_(t.options_.credits) {
+      large_pool_(wire == RdmaWire::kCeph ? nullptr : t.large_pool_.get()),
+      side_(std::move(side)), psn_(random_psn()),
+      send_depth_(send_queue_depth(t.options_.credits)), wire_(wire),
+      my_credits_(t.options_.credits) {
   ibv_context* ctx = device_.context();
   if (t.event_mode_) {
     channel_.reset(ibv_create_comp_channel(ctx));
@@ -345,7 +435,9 @@ RdmaEndpoint::RdmaEndpoint(RdmaTransport& t, SharedReceiveQueue& srq, UniqueFd s
       throw StartupError(fmt::format("cannot create a connection's wait set: {}", strerror(errno)), 1);
     }
   }
-  const int cq_depth = static_cast<int>(send_depth_ + my_credits_ + 8);
+  // A Ceph peer has no credits: it may fill as much of the lcore's receive queue as is posted.
+  const uint32_t receivable = wire == RdmaWire::kCeph ? t.options_.srq_depth : my_credits_;
+  const int cq_depth = static_cast<int>(send_depth_ + receivable + 8);
   cq_.reset(ibv_create_cq(ctx, cq_depth, nullptr, channel_.get(), 0));
   ibv_qp_init_attr qa{};
   qa.send_cq = qa.recv_cq = cq_.get();
@@ -365,7 +457,7 @@ RdmaEndpoint::RdmaEndpoint(RdmaTransport& t, SharedReceiveQueue& srq, UniqueFd s
   }
   max_inline_ = qa.cap.max_inline_data;
   transport_.queue_pairs_.fetch_add(1);
-  rx_.slots.resize(my_credits_ + kMaxLargeLent);
+  rx_.slots.resize(receivable + kMaxLargeLent);
   tx_ready_.slots.resize(my_credits_);  // resized to the peer's grant in connect()
   tx_posted_.slots.resize(send_depth_);
   tx_lent_.slots.resize(kMaxLargeLent);
@@ -373,7 +465,7 @@ RdmaEndpoint::RdmaEndpoint(RdmaTransport& t, SharedReceiveQueue& srq, UniqueFd s
   sges_.resize(send_depth_);
   descriptors_.resize(send_depth_);
   for (size_t i = 0; i < wrs_.size(); ++i) {  // what no SEND changes
-    wrs_[i].opcode = IBV_WR_SEND_WITH_IMM;
+    wrs_[i].opcode = wire == RdmaWire::kCeph ? IBV_WR_SEND : IBV_WR_SEND_WITH_IMM;
     wrs_[i].sg_list = &sges_[i];
     wrs_[i].next = i + 1 < wrs_.size() ? &wrs_[i + 1] : nullptr;
   }
@@ -383,13 +475,26 @@ void RdmaEndpoint::connect(const QpAddress& peer, uint32_t peer_credits, uint32_
                            uint32_t peer_large) {
   if (peer_credits < 2 || peer_credits > 16384 || peer_chunk < 1024)
     throw StartupError("the peer's rdma set-up is malformed (credits or chunk size)", 1);
-  device_.connect_qp(qp_.get(), psn_, peer);
+  device_.connect_qp(qp_.get(), psn_, peer, kRnrRetryPollmsgr);
   peer_credits_ = peer_credits;
   peer_chunk_bytes_ = std::min(peer_chunk, pool_.buffer_size());
   // Large frames by READ only when both sides have large buffers and a descriptor fits inline.
   if (large_pool_ && peer_large > peer_chunk_bytes_ && max_inline_ >= sizeof(ReadDescriptor))
     peer_large_bytes_ = std::min(peer_large, large_pool_->buffer_size());
   tx_ready_.slots.resize(std::min(peer_credits, send_depth_));
+}
+
+CephRecord RdmaEndpoint::ceph_record(uint32_t peer_qpn) const {
+  const QpAddress a = address();
+  return {a.lid, a.qpn, a.psn, peer_qpn, a.gid};
+}
+
+void RdmaEndpoint::connect_ceph(const CephRecord& peer, uint32_t peer_buffer_bytes) {
+  const QpAddress a{peer.qpn, peer.psn, peer.lid, IBV_MTU_1024, 0, peer.gid};  // Ceph's MTU
+  device_.connect_qp(qp_.get(), psn_, a, kRnrRetryCeph);
+  peer_credits_ = kCephCredits;
+  peer_chunk_bytes_ = std::min(peer_buffer_bytes, pool_.buffer_size());
+  tx_ready_.slots.resize(send_depth_);
 }
 
 // Faulted or closed: the queue pair goes to the error state and a last "beacon" work request
@@ -399,7 +504,9 @@ void RdmaEndpoint::connect(const QpAddress& peer, uint32_t peer_credits, uint32_
 RdmaEndpoint::~RdmaEndpoint() {
   while (poll_completions() > 0) {  // what has completed is ours again
   }
-  set_qp_error(qp_.get());
+  // On Ceph's wire the beacon is the fin, a zero-length SEND the peer must receive: the queue
+  // pair stays up until it completes (SharedReceiveQueue::drained moves it to error then).
+  if (wire_ != RdmaWire::kCeph || failed_) set_qp_error(qp_.get());
   ibv_send_wr beacon{};
   beacon.wr_id = kBeaconWrId;
   beacon.opcode = IBV_WR_SEND;

@@ -10,6 +10,12 @@
 // since, so no SEND ever meets an empty receive queue (RNR). Queue pair addresses are exchanged
 // over a TCP side channel on the server's address and port, which also tells either side that
 // the other has gone.
+//
+// A connection may instead speak Ceph's own RDMA wire (ceph_wire.h), to meet Ceph's async+rdma
+// daemons: the client chooses it, the server tells the two apart by the side channel's first
+// bytes. Ceph's wire has no credits and no READs: plain SENDs no larger than the peer's buffer
+// size (which the wire does not carry: RdmaOptions), an empty receive queue met by RNR retries,
+// and a zero-length SEND that says the sender has closed.
 #include <atomic>
 #include <memory>
 #include <string>
@@ -22,6 +28,8 @@
 
 namespace pollmsgr::verbs {
 
+enum class RdmaWire : uint8_t { kPollmsgr, kCeph };
+
 struct RdmaOptions {
   std::string device;               // empty: the first device
   int gid_index = -1;               // < 0: the port's RoCEv2 IPv4-mapped GID
@@ -33,6 +41,8 @@ struct RdmaOptions {
   uint32_t large_buffers = 64;      // ... of which the process has this many (0: no READs)
   uint32_t srq_depth = 8192;        // receive buffers one lcore may have posted
   uint32_t max_inline = 128;        // SENDs this small are copied into the work request
+  RdmaWire wire = RdmaWire::kPollmsgr;  // what connect() speaks; accept() serves both
+  uint32_t ceph_peer_buffer_bytes = 16u << 10;  // Ceph's ms_async_rdma_buffer_size at the peer
 };
 
 class SharedReceiveQueue;
@@ -62,7 +72,11 @@ class RdmaTransport final : public Transport {
 
  private:
   struct Pending;
-  std::unique_ptr<RdmaEndpoint> make_endpoint(size_t reactor_index, UniqueFd side_channel);
+  std::unique_ptr<RdmaEndpoint> make_endpoint(size_t reactor_index, UniqueFd side_channel,
+                                              RdmaWire wire);
+  std::unique_ptr<Endpoint> connect_ceph(const HostPort& server, size_t reactor_index);
+  // Moves a set-up along with what its side channel has brought; false when it must be dropped.
+  bool advance(Pending& p, const Placement& place);
   uint32_t large_bytes() const;  // what we can READ into (0: no large pool)
 
   RdmaOptions options_;

@@ -102,7 +102,8 @@ QpAddress Device::address_of(const ibv_qp* qp, uint32_t psn) const {
   return a;
 }
 
-void Device::connect_qp(ibv_qp* qp, uint32_t my_psn, const QpAddress& peer) const {
+void Device::connect_qp(ibv_qp* qp, uint32_t my_psn, const QpAddress& peer,
+                        uint8_t rnr_retry) const {
   ibv_qp_attr a{};
   a.qp_state = IBV_QPS_INIT;
   a.pkey_index = 0;
@@ -133,7 +134,7 @@ void Device::connect_qp(ibv_qp* qp, uint32_t my_psn, const QpAddress& peer) cons
   a.qp_state = IBV_QPS_RTS;
   a.timeout = 14;    // 4.096 us * 2^14 = 67 ms per try
   a.retry_cnt = 7;
-  a.rnr_retry = 0;   // credits make RNR impossible: one would be a bug, reported at once
+  a.rnr_retry = rnr_retry;
   a.sq_psn = my_psn & 0xffffff;
   a.max_rd_atomic = static_cast<uint8_t>(std::clamp(attr_.max_qp_init_rd_atom, 1, 16));
   if (ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_TIMEOUT | IBV_QP_RETRY_CNT | IBV_QP_RNR_RETRY |

@@ -50,7 +50,8 @@ class Device {
   // Our side of a new queue pair's address.
   QpAddress address_of(const ibv_qp* qp, uint32_t psn) const;
   // RESET -> INIT -> RTR -> RTS, towards `peer`. Throws StartupError naming the failing step.
-  void connect_qp(ibv_qp* qp, uint32_t my_psn, const QpAddress& peer) const;
+  // rnr_retry: how often a SEND that meets an empty receive queue is retried (7: forever).
+  void connect_qp(ibv_qp* qp, uint32_t my_psn, const QpAddress& peer, uint8_t rnr_retry) const;
   // Registers [addr, addr+len) for local writes and remote reads/writes; names RLIMIT_MEMLOCK
   // when that is what stops it.
   // For local access (receives, sends, READ targets), and with remote_read for memory a peer
