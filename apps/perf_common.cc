@@ -22,8 +22,8 @@ void add_rdma_flags(CLI::App& app, TransportFlags& f) {
   app.add_option("--rdma-chunk-kb", f.rdma_chunk_kb, "rdma: largest single SEND, KiB (default 16)")
       ->check(CLI::Range(1u, 16384u));
   app.add_option("--rdma-credits", r.credits,
-                 "rdma: receive buffers each peer may fill, per connection (default 32)")
-      ->check(CLI::Range(2u, 16384u));
+                 "rdma: receive buffers each peer may fill, per connection (default 32, at least 3)")
+      ->check(CLI::Range(3u, 16384u));
   app.add_option("--rdma-buffers", r.buffers, "rdma: registered buffers in the pool (default 4096)")
       ->check(CLI::Range(16u, 1u << 20));
   app.add_option("--rdma-srq-depth", r.srq_depth,

@@ -164,7 +164,7 @@ EndpointStatus RdmaEndpoint::tx_flush() {
   if (tx_fill_ && tx_fill_->length > 0 && !tx_ready_.full()) seal_tx();
   if (wire_ == RdmaWire::kCeph)
     peer_credits_ = kCephCredits;
-  else if (!tx_ready_.empty() && peer_credits_ <= 1)
+  else if (!tx_ready_.empty() && !may_send(peer_credits_, owed_credits_))
     poll_completions();  // credits may be waiting
   // Fill the burst's changing fields (the rest were set once, in the constructor); the first
   // SEND carries every credit and release we owe.
@@ -199,12 +199,13 @@ EndpointStatus RdmaEndpoint::tx_flush() {
     ++n;
   };
   auto sq_room = [&] { return tx_posted_.size() + reads_in_flight_ + 1 < send_depth_; };
-  // One credit stays in reserve for credit updates, so neither side can wait on the other.
-  while (!tx_ready_.empty() && peer_credits_ > 1 && sq_room()) add(tx_ready_.pop());
+  // The credit rules are rdma_wire.h's may_send and credit_update_due.
+  while (!tx_ready_.empty() && may_send(peer_credits_, owed_credits_) && sq_room())
+    add(tx_ready_.pop());
   // Nothing to send: return the credits and releases on their own (Ceph's wire has none).
   if (n == 0 && wire_ == RdmaWire::kPollmsgr &&
-      (owed_credits_ >= (my_credits_ + 1) / 2 || large_released_ > 0) && peer_credits_ > 0 &&
-      sq_room())
+      credit_update_due(owed_credits_, large_released_, my_credits_) &&
+      may_send(peer_credits_, owed_credits_) && sq_room())
     add(nullptr);
   if (n > 0) {
     // The last of every burst is signalled too: no buffer may wait for a SEND that never comes.

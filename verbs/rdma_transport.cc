@@ -190,8 +190,10 @@ void SharedReceiveQueue::post_reposts() {
 
 RdmaTransport::RdmaTransport(const RdmaOptions& o, size_t reactors, bool event_mode)
     : options_(o), event_mode_(event_mode) {
-  if (o.credits < 2)
-    throw StartupError("--rdma-credits must be at least 2 (one is kept for credit updates)");
+  if (o.credits < kMinCredits)
+    throw StartupError(fmt::format("--rdma-credits must be at least {}: one is kept for credit "
+                                   "updates, and with 2 each update would call for one back",
+                                   kMinCredits));
   if (o.chunk_bytes < 1024 || o.chunk_bytes > (16u << 20))
     throw StartupError("--rdma-chunk-kb must be between 1 and 16384");
   // A Ceph peer sends up to its buffer size whatever we say: our buffers must take that.

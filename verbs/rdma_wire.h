@@ -24,6 +24,23 @@ constexpr Imm decode_imm(uint32_t v) {
   return {v & 0xffff, (v >> 16) & 0x7fff, (v & kImmDescriptor) != 0};
 }
 
+// Credits on pollmsgr's wire. Each SEND takes one of the peer's credits and returns every credit
+// we owe (buffers of the peer's we consumed since our last SEND). Two rules keep both sides
+// moving:
+// - the last credit goes only on a SEND that returns some, so the sides are never both at zero
+//   with nothing on the way: each one's last SEND gave the other a credit;
+// - a SEND of credits alone goes once half our grant is owed, so a side at zero always gets some
+//   back. With a grant of 3 or more, such a SEND (owing one for it) never calls for another
+//   one back; with 2 it always would, so the two sides would trade them forever.
+constexpr uint32_t kMinCredits = 3;
+constexpr bool may_send(uint32_t peer_credits, uint32_t owed_credits) {
+  return peer_credits > 1 || (peer_credits == 1 && owed_credits > 0);
+}
+constexpr bool credit_update_due(uint32_t owed_credits, uint32_t large_released,
+                                 uint32_t granted) {
+  return owed_credits >= (granted + 1) / 2 || large_released > 0;
+}
+
 // What a SEND carries instead of a large frame: where the receiver can READ it.
 struct ReadDescriptor {
   uint64_t addr;

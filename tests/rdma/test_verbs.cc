@@ -19,7 +19,7 @@ namespace {
 RdmaOptions small_options() {
   RdmaOptions o;
   o.chunk_bytes = 1024;
-  o.credits = 2;  // the tightest flow control there is: every byte waits for credits
+  o.credits = kMinCredits;  // the tightest flow control there is: every byte waits for credits
   o.buffers = 256;
   o.srq_depth = 64;
   o.large_bytes = 64 << 10;
@@ -98,15 +98,15 @@ TEST(Verbs, BadChoicesAreClearErrors) {
   EXPECT_NE(startup_error_of([&] { RdmaTransport t(many, 1, false); }).find("at most 16384"),
             std::string::npos);
   RdmaOptions one = small_options();
-  one.credits = 1;
-  EXPECT_NE(startup_error_of([&] { RdmaTransport t(one, 1, false); }).find("at least 2"),
+  one.credits = kMinCredits - 1;
+  EXPECT_NE(startup_error_of([&] { RdmaTransport t(one, 1, false); }).find("at least 3"),
             std::string::npos);
 }
 
-TEST(Verbs, StreamsInOrderBothWaysUnderTwoCredits) {
+TEST(Verbs, StreamsInOrderBothWaysUnderTheFewestCredits) {
   Pair p(18501);
   ASSERT_TRUE(p.server && p.client);
-  stream(*p.client, *p.server, 300000);  // ~300 chunks through 2 credits
+  stream(*p.client, *p.server, 300000);  // ~300 chunks through 3 credits
   stream(*p.server, *p.client, 100000);
   EXPECT_EQ(p.client->check_peer(), EndpointStatus::kOk);
 }
