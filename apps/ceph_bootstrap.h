@@ -1,6 +1,7 @@
 #pragma once
 // What a benchmark client needs to know before it writes to a real Ceph cluster, asked of a
-// monitor at start-up (a blocking exchange; nothing here runs on an lcore's loop):
+// monitor at start-up, over the benchmark's own transport (a MonSession: nothing here runs on an
+// lcore's loop):
 //   the handshake          -> our global_id (client.<gid>: the OSDs' name for us)
 //   MMonGetMap             -> the fsid, which every command must carry
 //   "osd dump" (JSON)      -> the osdmap epoch, the pool's id and pg_num, each OSD's address
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "dataplane/transport/address.h"
+#include "dataplane/transport/transport.h"
 #include "proto/mon_messages.h"
 
 namespace pollmsgr::perf {
@@ -31,7 +33,7 @@ struct CephClusterView {
 
 // Throws StartupError naming what failed (no answer, the mon's own error text, no such pool,
 // a PG without an OSD) and what to check.
-CephClusterView query_ceph_cluster(const HostPort& mon, const std::string& pool,
-                                   double timeout_s = 20);
+CephClusterView query_ceph_cluster(Transport& transport, const HostPort& mon,
+                                   const std::string& pool, double timeout_s = 20);
 
 }  // namespace pollmsgr::perf

@@ -124,8 +124,10 @@ int main(int argc, char** argv) {
       throw StartupError("--measure-floor needs --transport shm: it pings a cache line in the "
                          "memory the two processes share");
     if (ceph && f.ping) throw StartupError("--ping and --ceph-pool: ping the OSD's address instead");
-    if (ceph && transport.transport != "tcp")
-      throw StartupError("--ceph-pool needs --transport tcp: that is what Ceph's daemons speak");
+    if (ceph && !(transport.transport == "tcp" ||
+                  (transport.transport == "rdma" && transport.rdma_wire == "ceph")))
+      throw StartupError("--ceph-pool needs --transport tcp, or rdma with --rdma-wire ceph: "
+                         "what Ceph's daemons speak");
     if (ceph && !mo.lossy)
       throw StartupError("--ceph-pool and --lossless: Ceph's OSDs keep lossy sessions with clients");
     const uint32_t objects = static_cast<uint32_t>(
@@ -133,17 +135,20 @@ int main(int argc, char** argv) {
     if (op_kind == OsdOpKind::kRead && objects == 0)
       throw StartupError("--op read needs --objects N > 0: reads go to objects written first");
     HostPort server = parse_host_port(f.server_addr);
-    CephClusterView cluster;
-    if (ceph) {
-      cluster = query_ceph_cluster(server, f.ceph_pool);
-      mo.global_id = cluster.global_id;  // client.<gid>: our name at the OSDs, and our reqids'
-    }
     ensure_fd_limit(f.numjobs + f.idle_connections, transport, "--idle-connections or numjobs");
     if (runtime_options.lcores.empty() && runtime_options.coremask.empty())
       runtime_options.lcores = "1";
     Runtime runtime(runtime_options, "perf_msgr_client");
     const uint64_t hz = rte_get_tsc_hz();
     const auto cycles = [hz](double seconds) { return static_cast<uint64_t>(seconds * double(hz)); };
+
+    std::vector<unsigned> lcores = runtime.lcores();
+    auto backend = make_transport(transport, mo, lcores.size());  // outlives the reactors
+    CephClusterView cluster;
+    if (ceph) {  // asked over the transport the ops will use: an async+rdma mon has no tcp
+      cluster = query_ceph_cluster(*backend, server, f.ceph_pool);
+      mo.global_id = cluster.global_id;  // client.<gid>: our name at the OSDs, and our reqids'
+    }
 
     std::vector<uint8_t> payload(f.msg_len);
     for (size_t i = 0; i < payload.size(); ++i) payload[i] = static_cast<uint8_t>(i * 7 + 1);
@@ -170,8 +175,6 @@ int main(int argc, char** argv) {
     }
     PingWorkload ping{f.concurrency, f.ios, osd.think_cycles, 0, 0, transport.inject_faults};
 
-    std::vector<unsigned> lcores = runtime.lcores();
-    auto backend = make_transport(transport, mo, lcores.size());  // outlives the reactors
     std::vector<std::unique_ptr<Reactor>> reactors(lcores.size());
     std::vector<Reactor*> reactor_ptrs(lcores.size());
     std::vector<std::unique_ptr<ClientWorkload>> dispatchers;
