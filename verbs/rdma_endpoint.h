@@ -2,6 +2,7 @@
 // One RDMA connection's end, and the per-lcore shared receive queue it draws from. Set-up and
 // teardown live in rdma_transport.cc, the data path in rdma_endpoint_datapath.cc.
 #include <atomic>
+#include <string>
 #include <vector>
 
 #include "verbs/ceph_wire.h"
@@ -94,6 +95,7 @@ class RdmaEndpoint final : public Endpoint {
   EndpointStatus tx_flush() override;
   bool tx_idle() const override;
   EndpointStatus check_peer() override;
+  const char* failure() const override { return failure_.c_str(); }
   EndpointStatus status() const override {
     return failed_ ? EndpointStatus::kError
                    : peer_closed_ ? EndpointStatus::kPeerClosed : EndpointStatus::kOk;
@@ -131,6 +133,8 @@ class RdmaEndpoint final : public Endpoint {
     State state;
     ReadDescriptor remote;
   };
+  void fail(const char* why);   // the connection faults; the first reason is kept
+  void fail_completion(const ibv_wc& c);
   unsigned poll_completions();  // reaps up to a batch; returns how many
   void start_reads();           // READs for the received descriptors, while large buffers last
   void seal_tx();               // the buffer being filled joins the ready queue
@@ -152,6 +156,7 @@ class RdmaEndpoint final : public Endpoint {
   uint32_t send_depth_;
   RdmaWire wire_;
   bool failed_ = false;         // a work request failed: the connection faults
+  std::string failure_;         // why, in words
   bool peer_closed_ = false;    // the side channel closed (or, on Ceph's wire, a fin came)
 
   Fifo<RxChunk> rx_;            // received, not yet consumed, in stream order

@@ -15,11 +15,35 @@ constexpr unsigned kPollBatch = 16;
 constexpr uint32_t kSignalEvery = 16;  // selective signalling: a completion per burst, or per this many
 }  // namespace
 
+void RdmaEndpoint::fail(const char* why) {
+  if (!failed_) failure_ = why;
+  failed_ = true;
+}
+
+// The likeliest cause in words: devices report a SEND larger than the receive buffer as a local
+// length or QP error at the receiver, a remote operation error at the sender.
+void RdmaEndpoint::fail_completion(const ibv_wc& c) {
+  if (failed_) return;
+  const WorkKind kind = work_kind(c.wr_id);
+  const std::string status = ibv_wc_status_str(c.status);
+  if (kind == WorkKind::kReceive &&
+      (c.status == IBV_WC_LOC_LEN_ERR || c.status == IBV_WC_LOC_QP_OP_ERR))
+    fail(("rdma: a receive failed (" + status + "): the peer sent more than a receive buffer "
+          "holds? (a Ceph peer's ms_async_rdma_buffer_size above our --rdma-chunk-kb)").c_str());
+  else if (kind == WorkKind::kSend && c.status == IBV_WC_REM_OP_ERR)
+    fail(("rdma: the peer refused a SEND (" + status + "): larger than its receive buffers? "
+          "(--rdma-peer-buffer-kb)").c_str());
+  else if (c.status == IBV_WC_RNR_RETRY_EXC_ERR)
+    fail("rdma: the peer's receive queue stayed empty (RNR): it sent past its credits, or we did");
+  else
+    fail(("rdma: a work request failed: " + status).c_str());
+}
+
 unsigned RdmaEndpoint::poll_completions() {
   ibv_wc wc[kPollBatch];
   const int n = ibv_poll_cq(cq_.get(), kPollBatch, wc);
   if (n < 0) {
-    failed_ = true;
+    fail("rdma: polling the completion queue failed");
     return 0;
   }
   for (int i = 0; i < n; ++i) {
@@ -29,24 +53,27 @@ unsigned RdmaEndpoint::poll_completions() {
       rx_.at(c.wr_id & ~kReadTag).state = RxChunk::kReady;
       --reads_in_flight_;
       ++reads_done_;
-      if (c.status != IBV_WC_SUCCESS) failed_ = true;
+      if (c.status != IBV_WC_SUCCESS) fail_completion(c);
     } else if (kind == WorkKind::kSend) {  // a signalled SEND: it and every one before it are done
       const uint64_t seq = c.wr_id & ~kSendTag;
       while (!tx_posted_.empty() && tx_posted_.head <= seq)
         if (Buffer* b = tx_posted_.pop()) b->release();
-      if (c.status != IBV_WC_SUCCESS) failed_ = true;
+      if (c.status != IBV_WC_SUCCESS) fail_completion(c);
     } else if (kind == WorkKind::kReceive) {  // its buffer left the SRQ
       auto* b = reinterpret_cast<Buffer*>(c.wr_id);
       srq_.on_received();
       if (c.status != IBV_WC_SUCCESS) {
-        failed_ = true;
+        fail_completion(c);
         srq_.recycle(b);
         continue;
       }
       if (wire_ == RdmaWire::kCeph) {  // bytes of the stream, or the peer's fin
         if (c.byte_len == 0 || rx_.full()) {
           srq_.recycle(b);
-          (c.byte_len == 0 ? peer_closed_ : failed_) = true;
+          if (c.byte_len == 0)
+            peer_closed_ = true;
+          else
+            fail("rdma: the Ceph peer sent more SENDs than we hold unread");
         } else {
           rx_.push({b, 0, c.byte_len, RxChunk::kReady, {}});
         }
@@ -68,7 +95,7 @@ unsigned RdmaEndpoint::poll_completions() {
       srq_.recycle(b);
       ++owed_credits_;
       if (r.kind == Received::kFault)
-        failed_ = true;
+        fail("rdma: the peer sent past its credits, or a READ we did not offer");
       else if (r.kind == Received::kRead)
         rx_.push({nullptr, 0, r.read.length, RxChunk::kNeedsRead, r.read});
     }
@@ -96,7 +123,7 @@ void RdmaEndpoint::start_reads() {
     c.buffer = b;
     c.state = RxChunk::kReading;
     ++reads_in_flight_;
-    if (ibv_post_send(qp_.get(), &wr, &bad) != 0) failed_ = true;
+    if (ibv_post_send(qp_.get(), &wr, &bad) != 0) fail("rdma: posting a READ failed");
   }
 }
 
@@ -216,7 +243,7 @@ EndpointStatus RdmaEndpoint::tx_flush() {
     ibv_send_wr* bad = nullptr;
     ibv_send_wr* const after = wrs_[n - 1].next;  // the chain ends at this burst's last
     wrs_[n - 1].next = nullptr;
-    if (ibv_post_send(qp_.get(), wrs_.data(), &bad) != 0) failed_ = true;
+    if (ibv_post_send(qp_.get(), wrs_.data(), &bad) != 0) fail("rdma: posting SENDs failed");
     wrs_[n - 1].next = after;
   }
   return failed_ ? EndpointStatus::kError : EndpointStatus::kOk;
