@@ -81,6 +81,11 @@ void add_transport_flags(CLI::App& app, TransportFlags& f) {
                  "a connection whose msgr2 handshake is not done this many seconds after it "
                  "began is dropped (default 10, 0: never)")
       ->check(CLI::Range(0.0, 86400.0));
+  app.add_option("--rx-budget-mb", f.rx_budget_mb,
+                 "MiB of partial frames (split across reads) one lcore's connections may hold "
+                 "together; the connection that takes them past it is closed (default 1024, 0: "
+                 "no limit)")
+      ->check(CLI::Range(0u, 1u << 20));
   app.add_option("--inject-faults", f.inject_faults,
                  "break a connection's transport every N messages received, as a network failure "
                  "would (to exercise --lossless; 0: never)");
@@ -148,6 +153,7 @@ MessengerOptions messenger_options(const TransportFlags& f, proto::EntityType my
   o.reconnect_window_ms = static_cast<uint32_t>(f.reconnect_window_s * 1000);
   o.peer_timeout_ms = static_cast<uint32_t>(f.peer_timeout_s * 1000);
   o.handshake_timeout_ms = static_cast<uint32_t>(f.handshake_timeout_s * 1000);
+  o.lcore_reassembly_budget = size_t{f.rx_budget_mb} << 20;
   return o;
 }
 

@@ -36,6 +36,7 @@ struct TransportFlags {
   double peer_timeout_s = 30;
   uint64_t inject_faults = 0;  // break a connection's transport every this many messages received
   double handshake_timeout_s = 10;
+  uint32_t rx_budget_mb = 1024;
 };
 void add_transport_flags(CLI::App& app, TransportFlags& flags);
 // Validates the flags into messenger options, without the transport (throws StartupError).

@@ -67,8 +67,12 @@ void Session::become_ready(SessionHandler& handler) {
   }
 }
 
-void Session::new_transport() {
+void Session::drop_reassembly() {
   decoder_ = FrameDecoder(handshake_limits(config_.limits), config_.data_crc);
+}
+
+void Session::new_transport() {
+  drop_reassembly();
   banner_have_ = 0;
   fault_ = ProtoError::kOk;
 }

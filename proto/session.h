@@ -164,6 +164,11 @@ class Session {
   uint64_t frames_received() const { return frames_in_; }
   uint64_t messages_received() const { return messages_in_; }
   uint64_t bytes_received() const { return decoder_.stream_offset(); }
+  // Memory held for a frame split across reads (FrameDecoder::reassembly_capacity).
+  size_t reassembly_capacity() const { return decoder_.reassembly_capacity(); }
+  // The transport is gone: a partial frame can never complete (the next transport starts
+  // afresh), so its memory goes now, not when the session resumes.
+  void drop_reassembly();
 
  private:
   ProtoError on_banner_bytes(std::span<const uint8_t>& in, FrameSink& out);

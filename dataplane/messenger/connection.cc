@@ -134,8 +134,22 @@ bool Connection::poll_rx(uint64_t now) {
     unfinished_bytes_ = 0;
   }
   if (e != proto::ProtoError::kOk) fault(std::string("msgr2: ") + std::string(to_string(e)));
+  // Partial frames count against the lcore's budget: the connection whose growth passes it goes.
+  if (const size_t held = session_.reassembly_capacity(); owner_ && held != reassembly_charged_) {
+    const size_t was = std::exchange(reassembly_charged_, held);
+    if (!owner_->charge_reassembly(was, held) && !faulted())
+      fault(fmt::format("its partial frame ({:.1f} MiB) took the lcore's partial frames to "
+                        "{:.1f} MiB, past their budget ({} MiB, --rx-budget-mb)",
+                        double(held) / (1 << 20), double(owner_->reassembly_bytes()) / (1 << 20),
+                        owner_->reassembly_budget() >> 20));
+  }
   if (wants_resume()) note_attention();
   return true;
+}
+
+void Connection::uncharge_reassembly() {
+  if (owner_ && reassembly_charged_ > 0) owner_->charge_reassembly(reassembly_charged_, 0);
+  reassembly_charged_ = 0;
 }
 
 void Connection::flush_tx() {

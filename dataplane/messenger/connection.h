@@ -95,6 +95,8 @@ class Connection final : public proto::SessionHandler, public proto::FrameSink {
   // Receives a burst, parses in place, dispatches inline; true if any bytes. `now`: the TSC.
   bool poll_rx(uint64_t now);
   void flush_tx();  // pump the queue into the window, then one doorbell
+  // Its partial frames leave its reactor's reassembly budget (it is leaving the reactor).
+  void uncharge_reassembly();
   // The peer closed or the transport failed: a transport fault, which names what a close
   // during the handshake most likely means.
   void peer_gone(const char* what);
@@ -184,6 +186,7 @@ class Connection final : public proto::SessionHandler, public proto::FrameSink {
   bool transport_failed_ = false;
   uint64_t heard_at_tsc_;       // when the peer last made progress (or the transport began)
   uint64_t unfinished_bytes_ = 0;  // received since then, of frames not yet whole
+  size_t reassembly_charged_ = 0;  // of its owner's reassembly budget
   uint64_t keepalive_at_tsc_ = 0;
   uint64_t peer_timeout_ = 0;
   uint64_t handshake_timeout_ = 0, started_tsc_ = 0;

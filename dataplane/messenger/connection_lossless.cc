@@ -77,7 +77,10 @@ void Connection::new_transport(std::unique_ptr<Endpoint> endpoint) {
   transport_failed_ = false;
 }
 
-void Connection::drop_transport() { endpoint_.reset(); }
+void Connection::drop_transport() {
+  endpoint_.reset();
+  session_.drop_reassembly();  // a parked session holds no partial frame
+}
 
 bool Connection::redial() {
   POLLMSGR_ASSERT_OWNER(owner_);

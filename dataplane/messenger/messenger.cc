@@ -27,8 +27,10 @@ Messenger::Messenger(MessengerOptions options, std::vector<Reactor*> reactors)
     : options_(std::move(options)), reactors_(std::move(reactors)),
       nonce_(static_cast<uint32_t>(random64())) {
   if (!options_.transport) throw StartupError("the messenger needs a transport", 1);
-  for (Reactor* r : reactors_)
+  for (Reactor* r : reactors_) {
     r->enable_resume(sessions_, uint64_t{options_.reconnect_window_ms} * 1000);
+    r->set_reassembly_budget(options_.lcore_reassembly_budget);
+  }
 }
 
 Messenger::~Messenger() = default;

@@ -45,6 +45,9 @@ struct MessengerOptions {
   std::string auth_name = "admin";
   uint64_t global_id = 0;
   proto::FrameLimits limits;
+  // Bytes of partial frames (split across reads) one lcore's connections may hold together; the
+  // connection whose frame would take them past it is closed. 0: no limit.
+  size_t lcore_reassembly_budget = size_t{1} << 30;
 };
 
 class Messenger {

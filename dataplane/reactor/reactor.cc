@@ -114,6 +114,7 @@ void Reactor::place(std::unique_ptr<Connection> c) {
 
 std::unique_ptr<Connection> Reactor::take(Connection& c) {
   unwatch(c);
+  c.uncharge_reassembly();  // wherever it goes next charges it there
   if (c.in_active_) erase_one(active_, &c);
   if (c.in_tx_) erase_one(tx_, &c);
   if (c.in_attention_) erase_one(attention_, &c);

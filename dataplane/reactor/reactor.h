@@ -75,6 +75,8 @@ class Reactor {
   // Runs `timer` every `period_us` on this lcore.
   void add_timer(uint64_t period_us, Timer timer);
   void set_exit_when_idle(bool on) { exit_when_idle_ = on; }
+  // Bytes of partial frames (split across reads) its connections may hold together; 0: no limit.
+  void set_reassembly_budget(size_t bytes) { reassembly_budget_ = bytes; }
 
   // --- the owning lcore (or before run()) ---
   // Takes a connection; it stays on this lcore until it is destroyed.
@@ -88,6 +90,15 @@ class Reactor {
   // resumed. Each puts the connection on a short list, so that nothing scans them all.
   void note_tx(Connection& c);
   void note_attention(Connection& c);
+
+  // A connection's partial frames grew or shrank from `was` to `now` bytes; false when they grew
+  // and the lcore's connections together now hold more than the budget.
+  bool charge_reassembly(size_t was, size_t now) {
+    reassembly_bytes_ = reassembly_bytes_ - was + now;
+    return now <= was || reassembly_budget_ == 0 || reassembly_bytes_ <= reassembly_budget_;
+  }
+  size_t reassembly_budget() const { return reassembly_budget_; }
+  size_t reassembly_bytes() const { return reassembly_bytes_; }
 
   // Spare tx queues and lossless rings for its connections (the owning lcore).
   SparePool<Connection::TxQueue>& spare_queues() { return spare_queues_; }
@@ -179,6 +190,7 @@ class Reactor {
   SparePool<Connection::TxQueue> spare_queues_;
   SparePool<Connection::UnackedRing> spare_rings_;
   ReactorStats stats_;
+  size_t reassembly_bytes_ = 0, reassembly_budget_ = 0;
 };
 
 }  // namespace pollmsgr

@@ -11,7 +11,13 @@
 //             server must close this connection (its backlog full), answering others meanwhile.
 //   silent    connects, reads the server's banner (so it is accepted), says "holding", then sends
 //             nothing: the server must drop it (its handshake timeout).
+//   hog       (server --rx-budget-mb 64) four connections each send all but the last 4 KiB of a
+//             24 MiB write: the server must close those that take its lcore's partial frames past
+//             the budget, and answer the first once it sends the rest.
 // Exits 0 when the server did what it must (and says so), 1 when it did not.
+#include <memory>
+#include <vector>
+
 #include "proto/osd_messages.h"
 #include "tests/hostile/msgr2_peer.h"
 
@@ -177,6 +183,37 @@ int silent(uint16_t port) {
   std::printf("hostile_client: the server dropped the silent connection after %.1f s\n", held);
   return 0;
 }
+int hog(uint16_t port) {
+  const std::vector<uint8_t> big(24u << 20, 0x5a);
+  std::vector<std::unique_ptr<test::Msgr2Peer>> hogs;
+  std::vector<std::vector<uint8_t>> frames;
+  for (int i = 0; i < 4; ++i) {
+    hogs.push_back(std::make_unique<test::Msgr2Peer>(kWho, test::Msgr2Peer::connect_to(kWho, port),
+                                                     client_config(port)));
+    hogs.back()->handshake();
+    frames.push_back(write_op(*hogs.back(), big));
+    hogs.back()->send_raw({frames.back().data(), frames.back().size() - 4096});  // may be cut off
+  }
+  // Wait until the server has closed one of the later three (or 20 s have passed).
+  auto closed = [&] { return int(hogs[1]->peer_closed() + hogs[2]->peer_closed() + hogs[3]->peer_closed()); };
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (closed() == 0 && std::chrono::steady_clock::now() < deadline)
+    for (int i = 1; i < 4; ++i) hogs[i]->closes_within(0.05);
+  if (closed() == 0) {
+    std::printf("hostile_client: the server closed none of the hogs past its budget\n");
+    return 1;
+  }
+  test::Msgr2Peer& first = *hogs[0];
+  if (first.peer_closed() ||
+      !first.send_raw({frames[0].data() + frames[0].size() - 4096, 4096}) ||
+      !first.pump_until([&] { return first.has_received(); })) {
+    std::printf("hostile_client: the first hog, within the budget, was NOT answered\n");
+    return 1;
+  }
+  std::printf("hostile_client: the server closed %d of the hogs past its budget and answered the "
+              "first\n", closed());
+  return 0;
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -185,6 +222,7 @@ int main(int argc, char** argv) {
   const std::string mode = argv[2];
   if (mode == "silent") return silent(port);
   if (mode == "hijack") return hijack(port);
+  if (mode == "hog") return hog(port);
   test::Msgr2Peer peer(kWho, test::Msgr2Peer::connect_to(kWho, port), client_config(port));
   peer.handshake();
   std::vector<uint8_t> data(4096, 0x5a);

@@ -107,6 +107,23 @@ TEST(Connection, AFullWindowIsBusyNotLoss) {
   EXPECT_EQ(p.c->tx_queued(), 0u);
 }
 
+// A frame split across reads is held, and counted against the lcore's budget, until its
+// connection goes: then the lcore is back to nothing held.
+TEST(Connection, PartialFramesCountForTheLcoreUntilTheConnectionGoes) {
+  Pair p(2048);  // the frame arrives in pieces
+  const std::vector<uint8_t> big(256u << 10, 0x42);
+  ASSERT_NE(p.c->send({proto::kMsgOsdOp, 1, {kFront, sizeof(kFront)}, big}), SendStatus::kBusy);
+  size_t most = 0;
+  ASSERT_TRUE(p.drive([&] {
+    most = std::max(most, p.server.reassembly_bytes());
+    return p.server_d.tids.size() == 1;
+  }, "the large message"));
+  EXPECT_GE(most, big.size());
+  p.c->close();
+  ASSERT_TRUE(p.drive([&] { return p.server.connection_count() == 0; }, "the server to drop it"));
+  EXPECT_EQ(p.server.reassembly_bytes(), 0u);
+}
+
 // A lossless session is resumed by whoever names its cookie: one cookie must say nothing about
 // the next (64 random bits: two sharing their upper half is a 1 in 2^32 chance).
 TEST(Connection, CookiesSayNothingAboutOneAnother) {
