@@ -196,9 +196,10 @@ std::string capacity_note(const TransportFlags& f, size_t max_connections) {
                        max_connections);
   if (f.transport == "rdma")
     return fmt::format("rdma: each connection has a queue pair and {} receive buffers of {} KiB "
-                       "posted to its lcore's shared queue: up to {} connections per lcore "
-                       "(--rdma-srq-depth / --rdma-credits)", f.rdma.credits, f.rdma_chunk_kb,
-                       f.rdma.srq_depth / std::max(1u, f.rdma.credits));
+                       "posted to its lcore's shared queue (and one connection's worth in reserve): up to {} "
+                       "connections per lcore (--rdma-srq-depth / --rdma-credits - 1)",
+                       f.rdma.credits, f.rdma_chunk_kb,
+                       std::max(1u, f.rdma.srq_depth / std::max(1u, f.rdma.credits)) - 1);
   return "tcp: a connection holds a receive or send buffer (64 KiB, hugepages) only while bytes "
          "wait in it";
 }

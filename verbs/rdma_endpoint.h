@@ -45,6 +45,12 @@ class SharedReceiveQueue {
   void retire(Retired retired);
 
  private:
+  // Buffers to keep posted: every connection's credits, and one connection's worth more, which
+  // a peer sending past its credits reaches first (and is faulted for) before it can take
+  // another connection's.
+  unsigned wanted(unsigned connections) const {
+    return connections == 0 ? 0 : (connections + 1) * credits_;
+  }
   bool post(Buffer* const* buffers, unsigned n);
   void post_reposts();  // flush_reposts without reaping (recycle is called while reaping)
   // Reaps a retired queue pair's completions; true once it may be freed.
@@ -66,9 +72,10 @@ class RdmaEndpoint final : public Endpoint {
   // on arrival, so a receiver holds up to this many chunks beyond its credits.
   static constexpr uint32_t kMaxLargeLent = 16;
   // Work requests a queue pair may have posted: SENDs within credits (and as many credit
-  // updates), and the READs of the large frames lent to us.
+  // updates), the READs of the large frames lent to us, and for each we lend a window's bind
+  // and its invalidation.
   static constexpr uint32_t send_queue_depth(uint32_t credits) {
-    return 2 * credits + kMaxLargeLent + 8;
+    return 2 * credits + 3 * kMaxLargeLent + 8;
   }
 
   // Ceph's wire has no credits: only the send queue bounds what is posted (and RNR retries, at
@@ -138,6 +145,11 @@ class RdmaEndpoint final : public Endpoint {
   unsigned poll_completions();  // reaps up to a batch; returns how many
   void start_reads();           // READs for the received descriptors, while large buffers last
   void seal_tx();               // the buffer being filled joins the ready queue
+  // Adds to the burst: binding the next lent slot's window to `b` (returning the key for its
+  // descriptor), or invalidating the oldest lent slot's window, whose buffer is freed once that
+  // has completed.
+  uint32_t bind_window(Buffer* b, size_t& n);
+  void invalidate_window(size_t& n);
   uint32_t fill_capacity() const;
   bool is_large(const Buffer* b) const { return b->pool == large_pool_; }
 
@@ -161,6 +173,7 @@ class RdmaEndpoint final : public Endpoint {
 
   Fifo<RxChunk> rx_;            // received, not yet consumed, in stream order
   uint32_t owed_credits_ = 0;   // buffers consumed and reposted, not yet told to the peer
+  uint32_t peer_holds_ = 0;     // receives of the peer's whose credit we have not returned
   uint32_t large_released_ = 0; // the peer's large buffers we have read and no longer need
   uint32_t reads_in_flight_ = 0;
   uint64_t reads_done_ = 0;
@@ -171,10 +184,15 @@ class RdmaEndpoint final : public Endpoint {
   Fifo<Buffer*> tx_ready_;      // committed, waiting for credits
   Fifo<Buffer*> tx_posted_;     // SENT, not yet known complete (nullptr: nothing to free)
   Fifo<Buffer*> tx_lent_;       // large buffers the peer may still be reading
-  uint32_t large_taken_ = 0;    // large buffers in tx_fill_, tx_ready_ and tx_lent_
+  uint32_t lent_released_ = 0;  // ... of which (the oldest) it has released: to invalidate
+  // Type 2 memory windows, one per lent slot (tx_lent_ position modulo kMaxLargeLent), each bound
+  // to exactly its buffer's frame, for reading, by this queue pair alone; and their current keys.
+  std::vector<MwPtr> windows_;
+  std::vector<uint32_t> window_keys_;
+  uint32_t large_taken_ = 0;    // large buffers in tx_fill_, tx_ready_, tx_lent_ (not invalidated)
   uint64_t tx_posted_seq_ = 0;  // SENDs posted so far
   uint32_t unsignalled_ = 0;
-  std::vector<ibv_send_wr> wrs_;  // one burst's SENDs: chained and typed once, filled per burst
+  std::vector<ibv_send_wr> wrs_;  // one burst's work requests: chained once, filled per burst
   std::vector<ibv_sge> sges_;
   std::vector<ReadDescriptor> descriptors_;
 };

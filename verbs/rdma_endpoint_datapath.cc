@@ -79,12 +79,16 @@ unsigned RdmaEndpoint::poll_completions() {
         }
         continue;
       }
+      // Past its credits: seen here, at arrival, while the shared queue's reserve lasts.
+      if (++peer_holds_ > my_credits_) {
+        srq_.recycle(b);
+        fail("rdma: the peer sent past its credits");
+        continue;
+      }
       const Imm imm = decode_imm((c.wc_flags & IBV_WC_WITH_IMM) ? ntohl(c.imm_data) : 0);
       peer_credits_ += imm.credits;
-      for (uint32_t k = imm.released; k > 0 && !tx_lent_.empty(); --k) {
-        tx_lent_.pop()->release();
-        --large_taken_;
-      }
+      lent_released_ = static_cast<uint32_t>(
+          std::min<uint64_t>(lent_released_ + imm.released, tx_lent_.size()));
       const Received r = classify_receive(imm, {b->data(), c.byte_len}, rx_.full(),
                                           large_pool_ ? large_pool_->buffer_size() : 0);
       if (r.kind == Received::kStream) {
@@ -95,7 +99,7 @@ unsigned RdmaEndpoint::poll_completions() {
       srq_.recycle(b);
       ++owed_credits_;
       if (r.kind == Received::kFault)
-        fail("rdma: the peer sent past its credits, or a READ we did not offer");
+        fail("rdma: the peer sent a READ we did not offer, or more than we hold unread");
       else if (r.kind == Received::kRead)
         rx_.push({nullptr, 0, r.read.length, RxChunk::kNeedsRead, r.read});
     }
@@ -197,15 +201,18 @@ EndpointStatus RdmaEndpoint::tx_flush() {
   // SEND carries every credit and release we owe.
   size_t n = 0;
   auto add = [&](Buffer* b) {
+    const bool large = b && is_large(b);
+    const uint32_t key = large ? bind_window(b, n) : 0;
     ibv_send_wr& wr = wrs_[n];
     wr.wr_id = kSendTag | tx_posted_seq_;
+    wr.opcode = wire_ == RdmaWire::kCeph ? IBV_WR_SEND : IBV_WR_SEND_WITH_IMM;
     wr.send_flags = 0;
     wr.num_sge = 0;
-    const bool large = b && is_large(b);
     wr.imm_data = htonl(encode_imm({owed_credits_, large_released_, large}));
+    peer_holds_ -= owed_credits_;
     owed_credits_ = large_released_ = 0;
     if (large) {  // the SEND carries where to READ the frame; the buffer waits for the peer
-      descriptors_[n] = {reinterpret_cast<uint64_t>(b->data()), b->rkey, b->length};
+      descriptors_[n] = {reinterpret_cast<uint64_t>(b->data()), key, b->length};
       sges_[n] = {reinterpret_cast<uint64_t>(&descriptors_[n]), sizeof(ReadDescriptor), 0};
       tx_lent_.push(b);
       b = nullptr;
@@ -225,14 +232,18 @@ EndpointStatus RdmaEndpoint::tx_flush() {
     --peer_credits_;
     ++n;
   };
-  auto sq_room = [&] { return tx_posted_.size() + reads_in_flight_ + 1 < send_depth_; };
+  // Room for a work request more than `k` (a lent frame takes two: its window's bind, its SEND).
+  auto sq_room = [&](size_t k) { return tx_posted_.size() + reads_in_flight_ + k < send_depth_; };
+  // Windows the peer is done with close first: a later bind in this burst may reuse one.
+  while (lent_released_ > 0 && sq_room(1)) invalidate_window(n);
+  const size_t invalidations = n;
   // The credit rules are rdma_wire.h's may_send and credit_update_due.
-  while (!tx_ready_.empty() && may_send(peer_credits_, owed_credits_) && sq_room())
+  while (!tx_ready_.empty() && may_send(peer_credits_, owed_credits_) && sq_room(2))
     add(tx_ready_.pop());
   // Nothing to send: return the credits and releases on their own (Ceph's wire has none).
-  if (n == 0 && wire_ == RdmaWire::kPollmsgr &&
+  if (n == invalidations && wire_ == RdmaWire::kPollmsgr &&
       credit_update_due(owed_credits_, large_released_, my_credits_) &&
-      may_send(peer_credits_, owed_credits_) && sq_room())
+      may_send(peer_credits_, owed_credits_) && sq_room(1))
     add(nullptr);
   if (n > 0) {
     // The last of every burst is signalled too: no buffer may wait for a SEND that never comes.
@@ -243,10 +254,47 @@ EndpointStatus RdmaEndpoint::tx_flush() {
     ibv_send_wr* bad = nullptr;
     ibv_send_wr* const after = wrs_[n - 1].next;  // the chain ends at this burst's last
     wrs_[n - 1].next = nullptr;
-    if (ibv_post_send(qp_.get(), wrs_.data(), &bad) != 0) fail("rdma: posting SENDs failed");
+    if (const int err = ibv_post_send(qp_.get(), wrs_.data(), &bad); err != 0)
+      fail(("rdma: posting work requests failed: " + std::string(strerror(err < 0 ? -err : err)) +
+            " (opcode " + std::to_string(bad ? bad->opcode : -1) + ")").c_str());
     wrs_[n - 1].next = after;
   }
   return failed_ ? EndpointStatus::kError : EndpointStatus::kOk;
+}
+
+uint32_t RdmaEndpoint::bind_window(Buffer* b, size_t& n) {
+  const size_t slot = tx_lent_.tail % kMaxLargeLent;
+  // The work request names the window by its current key (its last bind's, posted long before),
+  // and gives it a new one that no earlier loan had.
+  windows_[slot]->rkey = window_keys_[slot];
+  const uint32_t key = ibv_inc_rkey(window_keys_[slot]);
+  window_keys_[slot] = key;
+  ibv_send_wr& wr = wrs_[n++];
+  wr.wr_id = kSendTag | tx_posted_seq_++;
+  wr.opcode = IBV_WR_BIND_MW;
+  wr.send_flags = 0;
+  wr.num_sge = 0;
+  wr.imm_data = 0;  // a SEND's leftover here makes the bind invalid
+  wr.bind_mw.mw = windows_[slot].get();
+  wr.bind_mw.rkey = key;
+  wr.bind_mw.bind_info = {transport_.region_of(b->data()), reinterpret_cast<uint64_t>(b->data()),
+                          b->length, IBV_ACCESS_REMOTE_READ};
+  tx_posted_.push(nullptr);
+  return key;
+}
+
+void RdmaEndpoint::invalidate_window(size_t& n) {
+  const size_t slot = tx_lent_.head % kMaxLargeLent;
+  ibv_send_wr& wr = wrs_[n++];
+  wr.wr_id = kSendTag | tx_posted_seq_++;
+  wr.opcode = IBV_WR_LOCAL_INV;
+  wr.send_flags = 0;
+  wr.num_sge = 0;
+  wr.invalidate_rkey = window_keys_[slot];
+  ++unsignalled_;  // the burst's last work request is signalled: the buffer comes back
+  tx_posted_.push(tx_lent_.pop());  // freed once the invalidation has completed
+  --lent_released_;
+  --large_taken_;
 }
 
 EndpointStatus RdmaEndpoint::check_peer() {

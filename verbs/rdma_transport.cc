@@ -19,24 +19,12 @@
 namespace pollmsgr::verbs {
 namespace {
 
-constexpr uint64_t kHelloMagic = 0x706f6c6c72646d31ull;  // "pollrdm1"
 constexpr int kSetupTimeoutMs = 5000;
 constexpr size_t kMaxPendingAccepts = 64;
-constexpr char kReady = 'R';  // client to server: my queue pair is ready to receive
-// Retries of a SEND that finds the peer's receive queue empty. Our wire's credits make that
-// impossible (one would be a bug, reported at once); Ceph's wire has none, so: forever, as Ceph.
-constexpr uint8_t kRnrRetryPollmsgr = 0, kRnrRetryCeph = 7;
-
-// Each side's half of the set-up, over the side channel.
-struct Hello {
-  uint64_t magic = kHelloMagic;
-  uint32_t credits = 0;      // receive buffers the sender grants its peer
-  uint32_t chunk_bytes = 0;  // the largest SEND the sender can receive
-  uint32_t large_bytes = 0;  // the largest frame it can READ (0: none)
-  uint32_t pad = 0;
-  uint64_t resume_cookie = 0;  // client: the lossless session it resumes (0: none)
-  QpAddress qp;
-};
+// Retries of a SEND that finds the peer's receive queue empty: forever. On our wire an honest
+// peer meets that only while another peer, past its credits, has drained the shared queue (it
+// is faulted at arrival, and its buffers come back); Ceph's wire has no credits at all.
+constexpr uint8_t kRnrRetry = 7;
 
 // Blocking (start-up) send/receive of exactly n bytes on a non-blocking socket.
 bool send_all(int fd, const void* data, size_t n) {
@@ -57,9 +45,9 @@ bool recv_all(int fd, void* data, size_t n, int timeout_ms) {
 
 uint32_t random_psn() { return std::random_device{}() & 0xffffff; }
 
-Hello hello(const RdmaOptions& o, uint32_t large_bytes, const QpAddress& qp,
-            uint64_t resume_cookie = 0) {
-  return {kHelloMagic, o.credits, o.chunk_bytes, large_bytes, 0, resume_cookie, qp};
+RdmaHello hello(const RdmaOptions& o, uint32_t large_bytes, const QpAddress& qp,
+                uint64_t resume_cookie = 0) {
+  return {RdmaHello::kMagic, o.credits, o.chunk_bytes, large_bytes, 0, resume_cookie, qp};
 }
 
 }  // namespace
@@ -148,7 +136,7 @@ bool SharedReceiveQueue::post(Buffer* const* buffers, unsigned n) {
 }
 
 bool SharedReceiveQueue::add_connection() {
-  const unsigned need = (connections_.load(std::memory_order_relaxed) + 1) * credits_;
+  const unsigned need = wanted(connections_.load(std::memory_order_relaxed) + 1);
   const unsigned have = posted();
   if (need > depth_) return false;
   std::vector<Buffer*> fresh(need > have ? need - have : 0);  // set-up path: may allocate
@@ -163,8 +151,7 @@ bool SharedReceiveQueue::add_connection() {
 }
 
 void SharedReceiveQueue::recycle(Buffer* b) {
-  const unsigned need = connections_.load(std::memory_order_relaxed) * credits_;
-  if (posted() + repost_count_ >= need) {
+  if (posted() + repost_count_ >= wanted(connections_.load(std::memory_order_relaxed))) {
     b->release();
     return;
   }
@@ -221,25 +208,27 @@ RdmaTransport::RdmaTransport(const RdmaOptions& o, size_t reactors, bool event_m
   const unsigned instance = instances++;
   pool_ = std::make_unique<BufferPool>(fmt::format("rdma_chunks{}", instance), o.chunk_bytes,
                                        o.buffers);
-  if (o.large_buffers > 0 && o.large_bytes > o.chunk_bytes)
+  // Large frames are lent through memory windows; a device without them sends them as SENDs.
+  if (o.large_buffers > 0 && o.large_bytes > o.chunk_bytes && device_->binds_memory_windows())
     large_pool_ = std::make_unique<BufferPool>(fmt::format("rdma_large{}", instance),
                                                o.large_bytes, o.large_buffers);
-  // Each pool's memory is registered once; every buffer learns its keys. Only the large
-  // buffers, which peers READ, allow remote access at all, and only reading.
-  for (BufferPool* pool : {pool_.get(), large_pool_.get()}) {
-    if (!pool) continue;
-    const bool lent = pool == large_pool_.get();
-    pool->for_each_memory_chunk([&](void* addr, size_t len) {
-      memory_regions_.push_back(device_->register_memory(addr, len, lent));
+  // The chunks' memory is registered once, for local access. Each large buffer is a registration
+  // of its own, which only a memory window bound to it (while it is lent) lets a peer READ: so
+  // even a device that checks a window's range only against its registration (soft-RoCE does)
+  // keeps a peer inside the one buffer lent to it.
+  pool_->for_each_memory_chunk([&](void* addr, size_t len) {
+    memory_regions_.push_back(device_->register_memory(addr, len, false));
+  });
+  pool_->set_keys([&](const void* addr) {
+    const ibv_mr* mr = region_of(addr);
+    return mr ? BufferPool::Keys{mr->lkey, mr->rkey} : BufferPool::Keys{0, 0};
+  });
+  if (large_pool_)
+    large_pool_->set_keys([&](const void* addr) {
+      memory_regions_.push_back(device_->register_memory(const_cast<void*>(addr),
+                                                         large_pool_->buffer_size(), true));
+      return BufferPool::Keys{memory_regions_.back()->lkey, memory_regions_.back()->rkey};
     });
-    pool->set_keys([&](const void* addr) {
-      for (const auto& mr : memory_regions_) {
-        auto* base = static_cast<const uint8_t*>(mr->addr);
-        if (addr >= base && addr < base + mr->length) return BufferPool::Keys{mr->lkey, mr->rkey};
-      }
-      return BufferPool::Keys{0, 0};
-    });
-  }
   for (size_t i = 0; i < reactors; ++i)
     srqs_.push_back(std::make_unique<SharedReceiveQueue>(*device_, *pool_, o.srq_depth, o.credits));
 }
@@ -262,18 +251,18 @@ std::unique_ptr<Endpoint> RdmaTransport::connect(const HostPort& server, size_t 
   if (options_.wire == RdmaWire::kCeph) return connect_ceph(server, index);
   UniqueFd side = tcp_connect(server, "perf_msgr_server with --transport rdma");
   auto ep = make_endpoint(index, std::move(side), RdmaWire::kPollmsgr);
-  const Hello mine = hello(options_, large_bytes(), ep->address(), resume_cookie);
-  Hello theirs;
+  const RdmaHello mine = hello(options_, large_bytes(), ep->address(), resume_cookie);
+  RdmaHello theirs;
   if (!send_all(ep->side_channel(), &mine, sizeof(mine)) ||
       !recv_all(ep->side_channel(), &theirs, sizeof(theirs), kSetupTimeoutMs))
     throw StartupError(fmt::format("the rdma server at {} did not answer the set-up within {} s "
                                    "(out of receive buffers or queue pairs? see its log; a Ceph "
                                    "daemon? add --rdma-wire ceph)",
                                    server.to_string(), kSetupTimeoutMs / 1000), 1);
-  if (theirs.magic != kHelloMagic)
+  if (theirs.magic != RdmaHello::kMagic)
     throw StartupError(fmt::format("{} is not a pollmsgr rdma server", server.to_string()), 1);
   ep->connect(theirs.qp, theirs.credits, theirs.chunk_bytes, theirs.large_bytes);
-  if (!send_all(ep->side_channel(), &kReady, 1))
+  if (!send_all(ep->side_channel(), &RdmaHello::kReadyByte, 1))
     throw StartupError(fmt::format("the rdma server at {} went away during set-up",
                                    server.to_string()), 1);
   return ep;
@@ -321,7 +310,7 @@ struct RdmaTransport::Pending {
   size_t reactor_index = 0;
   bool done = false;
 };
-static_assert(sizeof(Hello) <= kCephRecordSize);
+static_assert(sizeof(RdmaHello) <= kCephRecordSize);
 
 void RdmaTransport::listen(const HostPort& bind) {
   listener_ = std::make_unique<TcpListener>(bind);
@@ -337,7 +326,7 @@ bool RdmaTransport::advance(Pending& p, const Placement& place) {
     const size_t need = p.ep ? (p.ceph ? kCephRecordSize : 1)
                              : p.have < kSniff ? kSniff
                              : p.ceph          ? kCephRecordSize
-                                               : sizeof(Hello);
+                                               : sizeof(RdmaHello);
     if (p.have < need) {
       const ssize_t r = recv(fd, p.bytes.data() + p.have, need - p.have, MSG_DONTWAIT);
       if (r == 0) return false;
@@ -350,7 +339,7 @@ bool RdmaTransport::advance(Pending& p, const Placement& place) {
       continue;
     }
     if (p.ep) {  // the client's queue pair is ready: the connection is made
-      if (!p.ceph) return p.done = p.bytes[0] == kReady;
+      if (!p.ceph) return p.done = p.bytes[0] == RdmaHello::kReadyByte;
       const auto ack = parse_ceph_record(p.bytes);
       return p.done = ack && ack->peer_qpn == p.ep->address().qpn;
     }
@@ -364,13 +353,13 @@ bool RdmaTransport::advance(Pending& p, const Placement& place) {
         const auto mine = format_ceph_record(p.ep->ceph_record(theirs->qpn));
         if (!send_all(p.ep->side_channel(), mine.data(), mine.size())) return false;
       } else {
-        Hello theirs;
+        RdmaHello theirs;
         std::memcpy(&theirs, p.bytes.data(), sizeof(theirs));
-        if (theirs.magic != kHelloMagic) return false;
+        if (theirs.magic != RdmaHello::kMagic) return false;
         p.reactor_index = place(theirs.resume_cookie) % srqs_.size();
         p.ep = make_endpoint(p.reactor_index, std::move(p.side), RdmaWire::kPollmsgr);
         p.ep->connect(theirs.qp, theirs.credits, theirs.chunk_bytes, theirs.large_bytes);
-        const Hello mine = hello(options_, large_bytes(), p.ep->address());
+        const RdmaHello mine = hello(options_, large_bytes(), p.ep->address());
         if (!send_all(p.ep->side_channel(), &mine, sizeof(mine))) return false;
       }
     } catch (const StartupError&) {
@@ -397,6 +386,14 @@ Transport::Accepted RdmaTransport::accept(const Placement& place) {
     if (!keep) pending_.erase(pending_.begin() + static_cast<ptrdiff_t>(i--));
   }
   return {};
+}
+
+ibv_mr* RdmaTransport::region_of(const void* addr) const {
+  for (const auto& mr : memory_regions_) {
+    auto* base = static_cast<const uint8_t*>(mr->addr);
+    if (addr >= base && addr < base + mr->length) return mr.get();
+  }
+  return nullptr;
 }
 
 uint32_t RdmaTransport::large_bytes() const { return large_pool_ ? options_.large_bytes : 0; }
@@ -458,6 +455,15 @@ RdmaEndpoint::RdmaEndpoint(RdmaTransport& t, SharedReceiveQueue& srq, UniqueFd s
         send_depth_, t.options_.max_inline), 1);
   }
   max_inline_ = qa.cap.max_inline_data;
+  for (uint32_t i = 0; large_pool_ && i < kMaxLargeLent; ++i) {
+    windows_.emplace_back(ibv_alloc_mw(device_.pd(), IBV_MW_TYPE_2));
+    if (!windows_.back()) {
+      srq_.remove_connection();
+      throw StartupError(fmt::format("cannot allocate a memory window on {}: {} (max_mw {})",
+                                     device_.name(), strerror(errno), device_.attr().max_mw), 1);
+    }
+    window_keys_.push_back(windows_.back()->rkey);
+  }
   transport_.queue_pairs_.fetch_add(1);
   rx_.slots.resize(receivable + kMaxLargeLent);
   tx_ready_.slots.resize(my_credits_);  // resized to the peer's grant in connect()
@@ -466,8 +472,7 @@ RdmaEndpoint::RdmaEndpoint(RdmaTransport& t, SharedReceiveQueue& srq, UniqueFd s
   wrs_.resize(send_depth_);
   sges_.resize(send_depth_);
   descriptors_.resize(send_depth_);
-  for (size_t i = 0; i < wrs_.size(); ++i) {  // what no SEND changes
-    wrs_[i].opcode = wire == RdmaWire::kCeph ? IBV_WR_SEND : IBV_WR_SEND_WITH_IMM;
+  for (size_t i = 0; i < wrs_.size(); ++i) {  // what no work request changes
     wrs_[i].sg_list = &sges_[i];
     wrs_[i].next = i + 1 < wrs_.size() ? &wrs_[i + 1] : nullptr;
   }
@@ -477,7 +482,7 @@ void RdmaEndpoint::connect(const QpAddress& peer, uint32_t peer_credits, uint32_
                            uint32_t peer_large) {
   if (peer_credits < 2 || peer_credits > 16384 || peer_chunk < 1024)
     throw StartupError("the peer's rdma set-up is malformed (credits or chunk size)", 1);
-  device_.connect_qp(qp_.get(), psn_, peer, kRnrRetryPollmsgr);
+  device_.connect_qp(qp_.get(), psn_, peer, kRnrRetry);
   peer_credits_ = peer_credits;
   peer_chunk_bytes_ = std::min(peer_chunk, pool_.buffer_size());
   // Large frames by READ only when both sides have large buffers and a descriptor fits inline.
@@ -493,7 +498,7 @@ CephRecord RdmaEndpoint::ceph_record(uint32_t peer_qpn) const {
 
 void RdmaEndpoint::connect_ceph(const CephRecord& peer, uint32_t peer_buffer_bytes) {
   const QpAddress a{peer.qpn, peer.psn, peer.lid, IBV_MTU_1024, 0, peer.gid};  // Ceph's MTU
-  device_.connect_qp(qp_.get(), psn_, a, kRnrRetryCeph);
+  device_.connect_qp(qp_.get(), psn_, a, kRnrRetry);
   peer_credits_ = kCephCredits;
   peer_chunk_bytes_ = std::min(peer_buffer_bytes, pool_.buffer_size());
   tx_ready_.slots.resize(send_depth_);
@@ -532,7 +537,10 @@ RdmaEndpoint::~RdmaEndpoint() {
   while (!tx_ready_.empty()) tx_ready_.pop()->release();
   while (!tx_posted_.empty())
     if (Buffer* b = tx_posted_.pop()) retired.in_flight.push_back(b);
-  while (!tx_lent_.empty()) retired.in_flight.push_back(tx_lent_.pop());  // the peer may be reading
+  // The peer may be reading what we lent it: the windows close now (dealloc invalidates them),
+  // and the buffers wait for the queue pair's flush all the same.
+  windows_.clear();
+  while (!tx_lent_.empty()) retired.in_flight.push_back(tx_lent_.pop());
   srq_.retire(std::move(retired));
   srq_.flush_reposts();
   srq_.remove_connection();

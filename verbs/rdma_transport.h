@@ -45,6 +45,21 @@ struct RdmaOptions {
   uint32_t ceph_peer_buffer_bytes = 16u << 10;  // Ceph's ms_async_rdma_buffer_size at the peer
 };
 
+// Each side's half of the set-up of our wire, over the side channel (host byte order: both ends
+// are pollmsgr on little-endian hosts). The client then sends kReadyByte once its queue pair is
+// ready to receive.
+struct RdmaHello {
+  static constexpr uint64_t kMagic = 0x706f6c6c72646d31ull;  // "pollrdm1"
+  static constexpr char kReadyByte = 'R';
+  uint64_t magic = kMagic;
+  uint32_t credits = 0;      // receive buffers the sender grants its peer
+  uint32_t chunk_bytes = 0;  // the largest SEND the sender can receive
+  uint32_t large_bytes = 0;  // the largest frame it can READ (0: none)
+  uint32_t pad = 0;
+  uint64_t resume_cookie = 0;  // client: the lossless session it resumes (0: none)
+  QpAddress qp;
+};
+
 class SharedReceiveQueue;
 class RdmaEndpoint;
 
@@ -78,6 +93,7 @@ class RdmaTransport final : public Transport {
   // Moves a set-up along with what its side channel has brought; false when it must be dropped.
   bool advance(Pending& p, const Placement& place);
   uint32_t large_bytes() const;  // what we can READ into (0: no large pool)
+  ibv_mr* region_of(const void* addr) const;  // the registration holding addr
 
   RdmaOptions options_;
   bool event_mode_;

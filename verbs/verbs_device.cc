@@ -108,7 +108,7 @@ void Device::connect_qp(ibv_qp* qp, uint32_t my_psn, const QpAddress& peer,
   a.qp_state = IBV_QPS_INIT;
   a.pkey_index = 0;
   a.port_num = port_;
-  a.qp_access_flags = IBV_ACCESS_REMOTE_READ;  // peers READ what we lend them; nothing else
+  a.qp_access_flags = IBV_ACCESS_REMOTE_READ;  // peers READ what we lend them (through a window)
   if (ibv_modify_qp(qp, &a, IBV_QP_STATE | IBV_QP_PKEY_INDEX | IBV_QP_PORT | IBV_QP_ACCESS_FLAGS))
     throw StartupError(fmt::format("RDMA queue pair to INIT: {}", strerror(errno)), 1);
 
@@ -142,9 +142,9 @@ void Device::connect_qp(ibv_qp* qp, uint32_t my_psn, const QpAddress& peer,
     throw StartupError(fmt::format("RDMA queue pair to RTS: {}", strerror(errno)), 1);
 }
 
-MrPtr Device::register_memory(void* addr, size_t len, bool remote_read) const {
+MrPtr Device::register_memory(void* addr, size_t len, bool lendable) const {
   MrPtr mr(ibv_reg_mr(pd_.get(), addr, len,
-                      IBV_ACCESS_LOCAL_WRITE | (remote_read ? IBV_ACCESS_REMOTE_READ : 0)));
+                      IBV_ACCESS_LOCAL_WRITE | (lendable ? IBV_ACCESS_MW_BIND : 0)));
   if (!mr) {
     const int err = errno;
     if (err == ENOMEM || err == EPERM)
@@ -156,6 +156,11 @@ MrPtr Device::register_memory(void* addr, size_t len, bool remote_read) const {
     throw StartupError(fmt::format("cannot register memory with {}: {}", name_, strerror(err)), 1);
   }
   return mr;
+}
+
+bool Device::binds_memory_windows() const {
+  return (attr_.device_cap_flags & (IBV_DEVICE_MEM_WINDOW_TYPE_2A | IBV_DEVICE_MEM_WINDOW_TYPE_2B)) &&
+         attr_.max_mw > 0;
 }
 
 void set_qp_error(ibv_qp* qp) {

@@ -25,6 +25,8 @@ using ChannelPtr =
 using CqPtr = std::unique_ptr<ibv_cq, Deleter<ibv_cq, ibv_destroy_cq>>;
 using SrqPtr = std::unique_ptr<ibv_srq, Deleter<ibv_srq, ibv_destroy_srq>>;
 using QpPtr = std::unique_ptr<ibv_qp, Deleter<ibv_qp, ibv_destroy_qp>>;
+inline int dealloc_mw(ibv_mw* mw) { return ibv_dealloc_mw(mw); }  // verbs.h's is static
+using MwPtr = std::unique_ptr<ibv_mw, Deleter<ibv_mw, dealloc_mw>>;
 
 // What one side tells the other over the side channel to connect an RC queue pair.
 struct QpAddress {
@@ -52,11 +54,13 @@ class Device {
   // RESET -> INIT -> RTR -> RTS, towards `peer`. Throws StartupError naming the failing step.
   // rnr_retry: how often a SEND that meets an empty receive queue is retried (7: forever).
   void connect_qp(ibv_qp* qp, uint32_t my_psn, const QpAddress& peer, uint8_t rnr_retry) const;
-  // Registers [addr, addr+len) for local writes and remote reads/writes; names RLIMIT_MEMLOCK
-  // when that is what stops it.
-  // For local access (receives, sends, READ targets), and with remote_read for memory a peer
-  // may READ (the large buffers lent to it).
-  MrPtr register_memory(void* addr, size_t len, bool remote_read) const;
+  // Registers [addr, addr+len) for local access (receives, sends, READ targets); names
+  // RLIMIT_MEMLOCK when that is what stops it. With `lendable`, memory windows may be bound to
+  // it: the only way a peer gets to READ it, one lent buffer at a time.
+  MrPtr register_memory(void* addr, size_t len, bool lendable) const;
+  // Whether the device binds type 2 memory windows (which lend exactly one buffer to one queue
+  // pair); without them large frames travel as SENDs.
+  bool binds_memory_windows() const;
 
  private:
   ContextPtr context_;

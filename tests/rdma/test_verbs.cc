@@ -1,7 +1,9 @@
 // The verbs layer against a real RDMA device (soft-RoCE in tools/rxe-vm): device and GID
 // selection, the limits checks, a connected pair of endpoints streaming bytes under tight
 // credits, event-mode notification, a peer that goes away, and every buffer and queue pair
-// accounted for afterwards. run-with-device skips the binary where there is no device.
+// accounted for afterwards; and hostile peers, built by hand on the device, that READ or WRITE
+// outside what they were lent or SEND past their credits. run-with-device skips the binary
+// where there is no device.
 #include <gtest/gtest.h>
 #include <poll.h>
 
@@ -9,6 +11,7 @@
 #include <thread>
 
 #include "dataplane/runtime/startup_error.h"
+#include "tests/hostile/rdma_raw_peer.h"
 #include "tests/unit/eal_environment.h"
 #include "verbs/rdma_endpoint.h"
 #include "verbs/rdma_transport.h"
@@ -64,7 +67,7 @@ void stream(Endpoint& from, Endpoint& to, size_t bytes) {
     for (size_t i = 0; i < n; ++i) w[i] = static_cast<uint8_t>((sent + i) * 31 + 7);
     if (n) from.tx_commit(n);
     sent += n;
-    ASSERT_EQ(from.tx_flush(), EndpointStatus::kOk);
+    ASSERT_EQ(from.tx_flush(), EndpointStatus::kOk) << from.failure();
     auto r = to.rx_window();
     for (size_t i = 0; i < r.size(); ++i)
       ASSERT_EQ(r[i], static_cast<uint8_t>((received + i) * 31 + 7)) << "at byte " << received + i;
@@ -73,6 +76,37 @@ void stream(Endpoint& from, Endpoint& to, size_t bytes) {
     ASSERT_EQ(to.tx_flush(), EndpointStatus::kOk);  // returns credits
   }
   EXPECT_EQ(received, bytes);
+}
+
+// A server transport and its accepted endpoints; clients connect from another thread.
+struct Server {
+  RdmaTransport transport;
+  uint16_t port;
+  Server(uint16_t p, const RdmaOptions& o = small_options()) : transport(o, 1, false), port(p) {
+    transport.listen(parse_host_port("127.0.0.1:" + std::to_string(port)));
+  }
+  template <class Client>
+  std::pair<std::unique_ptr<Endpoint>, Client> accept(std::function<Client()> connect) {
+    auto connecting = std::async(std::launch::async, connect);
+    std::unique_ptr<Endpoint> ep;
+    for (int i = 0; i < 60000 && !ep; ++i) {
+      ep = transport.accept([](uint64_t) { return size_t{0}; }).endpoint;
+      if (!ep) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return {std::move(ep), connecting.get()};
+  }
+  std::pair<std::unique_ptr<Endpoint>, std::unique_ptr<RawPeer>> accept_raw() {
+    return accept<std::unique_ptr<RawPeer>>([this] { return std::make_unique<RawPeer>(port); });
+  }
+};
+
+// The server lends `ep`'s peer a frame of `size` bytes (i * 7 + 1 each) through a window.
+void lend(Endpoint& ep, size_t size) {
+  auto w = ep.tx_window(size);
+  ASSERT_GE(w.size(), size);
+  for (size_t i = 0; i < size; ++i) w[i] = static_cast<uint8_t>(i * 7 + 1);
+  ep.tx_commit(size);
+  ASSERT_EQ(ep.tx_flush(), EndpointStatus::kOk) << ep.failure();
 }
 
 TEST(Verbs, OpensTheDeviceOnItsIpv4MappedGid) {
@@ -120,7 +154,7 @@ TEST(Verbs, AFrameLargerThanAChunkIsReadWholeInOneRead) {
     ASSERT_GE(w.size(), size);  // one contiguous window: a large buffer
     for (size_t i = 0; i < size; ++i) w[i] = static_cast<uint8_t>(i * 13 + round);
     p.client->tx_commit(size);
-    ASSERT_EQ(p.client->tx_flush(), EndpointStatus::kOk);
+    ASSERT_EQ(p.client->tx_flush(), EndpointStatus::kOk) << p.client->failure();
     std::span<const uint8_t> r;
     for (int spins = 0; r.empty() && spins < 1'000'000; ++spins) {
       r = p.server->rx_window();
@@ -180,6 +214,129 @@ TEST(Verbs, PollModeHasNoCompletionChannel) {
   ASSERT_TRUE(p.server && p.client);
   EXPECT_EQ(p.server->wait_fd(), -1);
   EXPECT_EQ(p.client->wait_fd(), -1);
+}
+
+// Point 12 of the hostile-peer issue: a lent frame is readable by its own peer, exactly and only
+// while lent; nothing is writable. Each violation costs the violator its queue pair (a protection
+// error) while a bystander's connection to the same server carries on.
+TEST(Verbs, ALentFrameIsReadableExactlyAndOnlyByItsPeerWhileLent) {
+  Server s(18506);
+  RdmaTransport client_transport(small_options(), 1, false);
+  const HostPort address = parse_host_port("127.0.0.1:18506");
+  auto [bystander_server, bystander] = s.accept<std::unique_ptr<Endpoint>>(
+      [&] { return client_transport.connect(address, 0, 0, true); });
+  ASSERT_TRUE(bystander_server && bystander);
+  auto bystander_works = [&, &bs = bystander_server, &bc = bystander] {
+    stream(*bc, *bs, 5000);
+    stream(*bs, *bc, 5000);
+  };
+  constexpr size_t kFrame = 20000;
+
+  // Its own frame, exactly: readable. A byte before it, or just past its buffer (where the
+  // pool's next buffer is): a protection error. (Within the buffer, past the frame, the window's
+  // own bounds apply: soft-RoCE checks only the registration's, so that case is not asserted.)
+  auto [a_server, a] = s.accept_raw();
+  ASSERT_TRUE(a_server && a);
+  lend(*a_server, kFrame);
+  const ReadDescriptor da = a->lent();
+  ASSERT_EQ(da.length, kFrame);
+  ASSERT_EQ(a->access(IBV_WR_RDMA_READ, da.addr, da.rkey, kFrame), IBV_WC_SUCCESS);
+  for (size_t i = 0; i < kFrame; ++i) ASSERT_EQ(a->read_back()[i], static_cast<uint8_t>(i * 7 + 1));
+  EXPECT_EQ(a->access(IBV_WR_RDMA_READ, da.addr + small_options().large_bytes, da.rkey, 1),
+            IBV_WC_REM_ACCESS_ERR);
+  bystander_works();
+
+  auto [a2_server, a2] = s.accept_raw();
+  ASSERT_TRUE(a2);
+  lend(*a2_server, kFrame);
+  const ReadDescriptor da2 = a2->lent();
+  EXPECT_EQ(a2->access(IBV_WR_RDMA_READ, da2.addr - 1, da2.rkey, 1), IBV_WC_REM_ACCESS_ERR);
+  bystander_works();
+
+  // Another peer's frame, with that peer's key: a window answers only its own queue pair.
+  auto [b_server, b] = s.accept_raw();
+  auto [c_server, c] = s.accept_raw();
+  ASSERT_TRUE(b && c);
+  lend(*b_server, kFrame);
+  lend(*c_server, kFrame);
+  const ReadDescriptor db = b->lent(), dc = c->lent();
+  ASSERT_EQ(dc.length, kFrame);
+  EXPECT_EQ(c->access(IBV_WR_RDMA_READ, db.addr, db.rkey, 64), IBV_WC_REM_ACCESS_ERR);
+  EXPECT_EQ(b->access(IBV_WR_RDMA_READ, db.addr, db.rkey, 64), IBV_WC_SUCCESS);
+  // Its own frame, written: the queue pair takes no remote writes at all.
+  EXPECT_NE(b->access(IBV_WR_RDMA_WRITE, db.addr, db.rkey, 64), IBV_WC_SUCCESS);
+  bystander_works();
+
+  // Released (the SEND that says so), then read again: the window is closed.
+  auto [d_server, d] = s.accept_raw();
+  ASSERT_TRUE(d);
+  lend(*d_server, kFrame);
+  const ReadDescriptor dd = d->lent();
+  ASSERT_EQ(d->access(IBV_WR_RDMA_READ, dd.addr, dd.rkey, 64), IBV_WC_SUCCESS);
+  const unsigned free_before = s.transport.census().in_pool;
+  ASSERT_TRUE(d->send(encode_imm({0, 1, false}), 0, 1));
+  ASSERT_EQ(d->next_completion().status, IBV_WC_SUCCESS);
+  for (int spins = 0; spins < 5'000'000 && s.transport.census().in_pool == free_before; ++spins) {
+    d_server->rx_window();  // takes in the release
+    d_server->tx_flush();   // posts the invalidation; its completion frees the buffer
+  }
+  ASSERT_GT(s.transport.census().in_pool, free_before) << "the released buffer never came back";
+  EXPECT_EQ(d->access(IBV_WR_RDMA_READ, dd.addr, dd.rkey, 64), IBV_WC_REM_ACCESS_ERR);
+  bystander_works();
+
+  // Everything the hostile peers held comes back once their connections go.
+  a_server.reset();
+  a2_server.reset();
+  b_server.reset();
+  c_server.reset();
+  d_server.reset();
+  bystander_works();
+  bystander.reset();
+  for (int i = 0; i < 60000 && bystander_server->check_peer() == EndpointStatus::kOk; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  bystander_server.reset();
+  const auto census = s.transport.census();
+  EXPECT_EQ(census.queue_pairs, 0u);
+  EXPECT_EQ(census.held_by_connections, 0u);
+}
+
+// Point 13: a peer that SENDs far past its credits drains the lcore's shared receive queue. It
+// is faulted at arrival, and the bystander, whose SENDs met the empty queue meanwhile, waits
+// (RNR) instead of failing, and carries on once the offender's buffers are back.
+TEST(Verbs, APeerPastItsCreditsIsFaultedAndTheOthersCarryOn) {
+  Server s(18507);
+  RdmaTransport client_transport(small_options(), 1, false);
+  const HostPort address = parse_host_port("127.0.0.1:18507");
+  auto [bystander_server, bystander] = s.accept<std::unique_ptr<Endpoint>>(
+      [&] { return client_transport.connect(address, 0, 0, true); });
+  auto [h_server, h] = s.accept_raw();
+  ASSERT_TRUE(bystander_server && bystander && h_server && h);
+  ASSERT_EQ(h->server.credits, small_options().credits);
+  ASSERT_TRUE(h->send(0, 64, 200));  // 200 SENDs on 3 credits
+  // The bystander sends while the flood has the queue.
+  auto w = bystander->tx_window(100);
+  ASSERT_GE(w.size(), 100u);
+  std::memset(w.data(), 0, 100);
+  bystander->tx_commit(100);
+  ASSERT_EQ(bystander->tx_flush(), EndpointStatus::kOk);
+  for (int spins = 0; spins < 5'000'000 && h_server->status() == EndpointStatus::kOk; ++spins)
+    h_server->rx_window();
+  ASSERT_EQ(h_server->status(), EndpointStatus::kError);
+  EXPECT_NE(std::string(h_server->failure()).find("past its credits"), std::string::npos)
+      << h_server->failure();
+  h_server.reset();  // its queue pair to the error state, its buffers back to the queue
+  std::span<const uint8_t> r;
+  for (int spins = 0; spins < 5'000'000 && r.empty(); ++spins) {
+    ASSERT_EQ(bystander->tx_flush(), EndpointStatus::kOk);
+    bystander_server->tx_flush();  // reposts the offender's buffers
+    r = bystander_server->rx_window();
+  }
+  ASSERT_EQ(r.size(), 100u);
+  bystander_server->rx_release(r.size());
+  stream(*bystander, *bystander_server, 100000);
+  stream(*bystander_server, *bystander, 100000);
+  const auto census = s.transport.census();
+  EXPECT_EQ(census.queue_pairs, 1u);
 }
 
 }  // namespace
