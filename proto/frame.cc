@@ -1,7 +1,10 @@
 #include "proto/frame.h"
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <cstring>
+#include <new>
 
 #include "proto/crc32c.h"
 
@@ -13,6 +16,20 @@ constexpr uint32_t kPreambleCrcSeed = 0;
 constexpr size_t kPreambleCrcOffset = 28;
 constexpr size_t kDataSegment = 3;
 }  // namespace
+
+uint8_t* FrameDecoder::ReassemblyAllocator::allocate(size_t n) {
+  if (n < kMapFrom) return static_cast<uint8_t*>(::operator new(n));
+  void* p = mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw std::bad_alloc();
+  return static_cast<uint8_t*>(p);
+}
+
+void FrameDecoder::ReassemblyAllocator::deallocate(uint8_t* p, size_t n) noexcept {
+  if (n < kMapFrom)
+    ::operator delete(p);
+  else
+    munmap(p, n);
+}
 
 const char* to_string(Tag tag) {
   static const char* kNames[] = {
@@ -68,7 +85,7 @@ FrameDecoder::FrameDecoder(FrameLimits limits, bool check_data_crc)
 Result<FrameDecoder::Step> FrameDecoder::next(std::span<const uint8_t>& input, Frame& frame) {
   if (fault_ != ProtoError::kOk) return fault_;
   if (have_ == 0 && partial_.capacity() > kKeepReassembly)
-    std::vector<uint8_t>().swap(partial_);  // the last frame (now released) was a large one
+    decltype(partial_)().swap(partial_);  // the last frame (now released) was a large one
   if (have_ == 0) {
     // Fast path: the whole frame is in this chunk; parse it where it lies.
     if (input.size() >= kPreambleSize) {

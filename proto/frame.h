@@ -7,6 +7,7 @@
 #include <array>
 #include <cstdint>
 #include <span>
+#include <type_traits>
 #include <vector>
 
 #include "proto/errors.h"
@@ -117,9 +118,23 @@ class FrameDecoder {
   bool check_data_crc_;
   ProtoError fault_ = ProtoError::kOk;
   uint64_t offset_ = 0;
+  // Reassembly memory of a large size comes straight from the kernel (mmap), so that freeing it
+  // returns it: a malloc arena would keep what hostile peers made it grow to.
+  struct ReassemblyAllocator {
+    using value_type = uint8_t;
+    template <class U>
+    struct rebind {  // bytes only
+      static_assert(std::is_same_v<U, uint8_t>);
+      using other = ReassemblyAllocator;
+    };
+    static constexpr size_t kMapFrom = 256u << 10;
+    uint8_t* allocate(size_t n);
+    void deallocate(uint8_t* p, size_t n) noexcept;
+    bool operator==(const ReassemblyAllocator&) const = default;
+  };
   // Reassembly of a frame split across chunks: grows as its bytes arrive, and is reused (up to
   // kKeepReassembly) for the next.
-  std::vector<uint8_t> partial_;
+  std::vector<uint8_t, ReassemblyAllocator> partial_;
   size_t have_ = 0;   // bytes of the current frame in partial_
   size_t need_ = 0;   // its full size once the preamble is known, else kPreambleSize
   bool preamble_known_ = false;

@@ -78,6 +78,15 @@ struct RawPeer {
     wc.wr_id = ~0ull;
     return wc;
   }
+  // The completion of our work request tagged `tag`, passing over receives (a server sends its
+  // banner unasked); wr_id ~0 when none came.
+  static constexpr uint64_t kReadTag = 1ull << 62, kSendTag = 1ull << 61;
+  ibv_wc completion_of(uint64_t tag) {
+    for (;;) {
+      const ibv_wc wc = next_completion();
+      if (wc.wr_id == tag || wc.wr_id == ~0ull) return wc;
+    }
+  }
   // The descriptor of the next large frame the server lends us (length 0: none came).
   ReadDescriptor lent() {
     for (;;) {
@@ -94,6 +103,7 @@ struct RawPeer {
   ibv_wc_status access(ibv_wr_opcode op, uint64_t addr, uint32_t rkey, uint32_t length) {
     ibv_sge sge{reinterpret_cast<uint64_t>(&memory[512 << 10]), length, mr->lkey};
     ibv_send_wr wr{}, *bad = nullptr;
+    wr.wr_id = kReadTag;
     wr.opcode = op;
     wr.send_flags = IBV_SEND_SIGNALED;
     wr.sg_list = &sge;
@@ -101,15 +111,16 @@ struct RawPeer {
     wr.wr.rdma.remote_addr = addr;
     wr.wr.rdma.rkey = rkey;
     if (ibv_post_send(qp.get(), &wr, &bad)) return IBV_WC_GENERAL_ERR;
-    return next_completion().status;
+    return completion_of(kReadTag).status;
   }
   const uint8_t* read_back() const { return &memory[512 << 10]; }
-  // `count` SENDs with immediate data, `length` bytes each, posted at once; false if the send
-  // queue would not take them.
+  // `count` SENDs with immediate data, `length` bytes each, posted at once (completions tagged
+  // kSendTag); false if the send queue would not take them.
   bool send(uint32_t imm, uint32_t length, unsigned count) {
     for (unsigned i = 0; i < count; ++i) {
       ibv_sge sge{reinterpret_cast<uint64_t>(&memory[768 << 10]), length, mr->lkey};
       ibv_send_wr wr{}, *bad = nullptr;
+      wr.wr_id = kSendTag;
       wr.opcode = IBV_WR_SEND_WITH_IMM;
       wr.send_flags = IBV_SEND_SIGNALED;
       wr.imm_data = htonl(imm);

@@ -1,6 +1,9 @@
 // Every malformed, truncated, oversized or out-of-state input gets a typed error and faults only
 // that session; nothing reads past a buffer (ASan watches) and nothing is sized from the wire.
 #include <gtest/gtest.h>
+#include <sys/mman.h>
+
+#include <cerrno>
 
 #include "proto/control_frames.h"
 #include "proto/crc32c.h"
@@ -114,6 +117,30 @@ TEST(BadFrames, ReassemblyFollowsTheBytesThatArrive) {
   std::span<const uint8_t> nothing;
   EXPECT_EQ(big.next(nothing, frame).value(), FrameDecoder::Step::kNeedMore);
   EXPECT_EQ(big.reassembly_capacity(), 0u);
+}
+
+// A large frame's buffer goes back to the kernel with it. Twice, the second frame smaller: the C
+// library's malloc, having freed the first one's mapping, would take the second from its heap and
+// keep it there after the free (a hostile peer's frames would stay resident).
+TEST(BadFrames, ALargeFramesBufferGoesBackToTheKernel) {
+  for (const size_t size : {size_t{7} << 20, size_t{5} << 20}) {
+    FrameDecoder d;
+    const auto whole = message_frame(std::vector<uint8_t>(size, 0x22));
+    Frame frame;
+    std::span<const uint8_t> first(whole.data(), 1000), rest(whole.data() + 1000, whole.size() - 1000);
+    ASSERT_EQ(d.next(first, frame).value(), FrameDecoder::Step::kNeedMore);
+    ASSERT_EQ(d.next(rest, frame).value(), FrameDecoder::Step::kFrame);
+    ASSERT_FALSE(frame.in_place);
+    void* page = reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(frame.segments[3].data()) &
+                                         ~uintptr_t{4095});
+    unsigned char resident = 0;
+    ASSERT_EQ(mincore(page, 4096, &resident), 0) << "mapped while the frame is held";
+    std::span<const uint8_t> nothing;
+    ASSERT_EQ(d.next(nothing, frame).value(), FrameDecoder::Step::kNeedMore);  // frees it
+    errno = 0;
+    EXPECT_EQ(mincore(page, 4096, &resident), -1) << size << " B: still mapped after its frame";
+    EXPECT_EQ(errno, ENOMEM);
+  }
 }
 
 TEST(BadFrames, SegmentCrc) {

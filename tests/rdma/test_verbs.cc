@@ -275,7 +275,7 @@ TEST(Verbs, ALentFrameIsReadableExactlyAndOnlyByItsPeerWhileLent) {
   ASSERT_EQ(d->access(IBV_WR_RDMA_READ, dd.addr, dd.rkey, 64), IBV_WC_SUCCESS);
   const unsigned free_before = s.transport.census().in_pool;
   ASSERT_TRUE(d->send(encode_imm({0, 1, false}), 0, 1));
-  ASSERT_EQ(d->next_completion().status, IBV_WC_SUCCESS);
+  ASSERT_EQ(d->completion_of(RawPeer::kSendTag).status, IBV_WC_SUCCESS);
   for (int spins = 0; spins < 5'000'000 && s.transport.census().in_pool == free_before; ++spins) {
     d_server->rx_window();  // takes in the release
     d_server->tx_flush();   // posts the invalidation; its completion frees the buffer
