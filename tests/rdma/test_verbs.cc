@@ -39,6 +39,19 @@ std::string startup_error_of(const std::function<void()>& f) {
   return "";
 }
 
+// The endpoint `server` accepts while `connect` (another thread) sets up its client: both.
+template <class Client>
+std::pair<std::unique_ptr<Endpoint>, Client> accept_one(RdmaTransport& server,
+                                                        std::function<Client()> connect) {
+  auto connecting = std::async(std::launch::async, connect);
+  std::unique_ptr<Endpoint> ep;
+  for (int i = 0; i < 60000 && !ep; ++i) {  // up to a minute: emulation is slow
+    ep = server.accept([](uint64_t) { return size_t{0}; }).endpoint;
+    if (!ep) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return {std::move(ep), connecting.get()};
+}
+
 // A client and a server endpoint on one transport each, connected over 127.0.0.1.
 struct Pair {
   RdmaTransport server_transport, client_transport;
@@ -48,13 +61,8 @@ struct Pair {
       : server_transport(o, 1, event_mode), client_transport(o, 1, event_mode) {
     const HostPort address = parse_host_port("127.0.0.1:" + std::to_string(port));
     server_transport.listen(address);
-    auto connecting = std::async(std::launch::async,
-                                 [&] { return client_transport.connect(address, 0, 0, true); });
-    for (int i = 0; i < 60000 && !server; ++i) {  // up to a minute: emulation is slow
-      server = server_transport.accept([](uint64_t) { return size_t{0}; }).endpoint;
-      if (!server) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    client = connecting.get();
+    std::tie(server, client) = accept_one<std::unique_ptr<Endpoint>>(
+        server_transport, [&] { return client_transport.connect(address, 0, 0, true); });
   }
 };
 
@@ -78,25 +86,23 @@ void stream(Endpoint& from, Endpoint& to, size_t bytes) {
   EXPECT_EQ(received, bytes);
 }
 
-// A server transport and its accepted endpoints; clients connect from another thread.
+// A server transport and its accepted endpoints: honest clients (from a transport of their
+// own) and hand-made hostile peers.
 struct Server {
-  RdmaTransport transport;
-  uint16_t port;
-  Server(uint16_t p, const RdmaOptions& o = small_options()) : transport(o, 1, false), port(p) {
-    transport.listen(parse_host_port("127.0.0.1:" + std::to_string(port)));
+  RdmaTransport transport, client_transport;
+  HostPort address;
+  explicit Server(uint16_t port)
+      : transport(small_options(), 1, false), client_transport(small_options(), 1, false),
+        address(parse_host_port("127.0.0.1:" + std::to_string(port))) {
+    transport.listen(address);
   }
-  template <class Client>
-  std::pair<std::unique_ptr<Endpoint>, Client> accept(std::function<Client()> connect) {
-    auto connecting = std::async(std::launch::async, connect);
-    std::unique_ptr<Endpoint> ep;
-    for (int i = 0; i < 60000 && !ep; ++i) {
-      ep = transport.accept([](uint64_t) { return size_t{0}; }).endpoint;
-      if (!ep) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-    return {std::move(ep), connecting.get()};
+  std::pair<std::unique_ptr<Endpoint>, std::unique_ptr<Endpoint>> accept_client() {
+    return accept_one<std::unique_ptr<Endpoint>>(
+        transport, [this] { return client_transport.connect(address, 0, 0, true); });
   }
   std::pair<std::unique_ptr<Endpoint>, std::unique_ptr<RawPeer>> accept_raw() {
-    return accept<std::unique_ptr<RawPeer>>([this] { return std::make_unique<RawPeer>(port); });
+    return accept_one<std::unique_ptr<RawPeer>>(
+        transport, [this] { return std::make_unique<RawPeer>(address.port); });
   }
 };
 
@@ -221,10 +227,7 @@ TEST(Verbs, PollModeHasNoCompletionChannel) {
 // error) while a bystander's connection to the same server carries on.
 TEST(Verbs, ALentFrameIsReadableExactlyAndOnlyByItsPeerWhileLent) {
   Server s(18506);
-  RdmaTransport client_transport(small_options(), 1, false);
-  const HostPort address = parse_host_port("127.0.0.1:18506");
-  auto [bystander_server, bystander] = s.accept<std::unique_ptr<Endpoint>>(
-      [&] { return client_transport.connect(address, 0, 0, true); });
+  auto [bystander_server, bystander] = s.accept_client();
   ASSERT_TRUE(bystander_server && bystander);
   auto bystander_works = [&, &bs = bystander_server, &bc = bystander] {
     stream(*bc, *bs, 5000);
@@ -305,10 +308,7 @@ TEST(Verbs, ALentFrameIsReadableExactlyAndOnlyByItsPeerWhileLent) {
 // (RNR) instead of failing, and carries on once the offender's buffers are back.
 TEST(Verbs, APeerPastItsCreditsIsFaultedAndTheOthersCarryOn) {
   Server s(18507);
-  RdmaTransport client_transport(small_options(), 1, false);
-  const HostPort address = parse_host_port("127.0.0.1:18507");
-  auto [bystander_server, bystander] = s.accept<std::unique_ptr<Endpoint>>(
-      [&] { return client_transport.connect(address, 0, 0, true); });
+  auto [bystander_server, bystander] = s.accept_client();
   auto [h_server, h] = s.accept_raw();
   ASSERT_TRUE(bystander_server && bystander && h_server && h);
   ASSERT_EQ(h->server.credits, small_options().credits);
