@@ -121,13 +121,25 @@ std::unique_ptr<Transport> make_transport(const TransportFlags& f, MessengerOpti
   return t;
 }
 
-std::string rdma_census(const Transport& transport) {
-  auto* rdma = dynamic_cast<const verbs::RdmaTransport*>(&transport);
-  if (!rdma) return {};
-  const auto c = rdma->census();
-  return fmt::format("rdma: {} buffers: {} in the pool, {} posted for receive, {} held by "
-                     "connections; {} queue pairs", c.total, c.in_pool, c.posted_for_receive,
-                     c.held_by_connections, c.queue_pairs);
+std::string pool_census(const Transport& transport) {
+  std::string out;
+  for (const auto& p : transport.pools())
+    out += fmt::format("census: pool {}: {} buffers: {} in the pool, {} posted for receive, {} held "
+                       "by connections\n", p.name, p.total, p.free, p.posted_for_receive, p.held());
+  if (auto* rdma = dynamic_cast<const verbs::RdmaTransport*>(&transport))
+    out += fmt::format("census: rdma: {} queue pairs\n", rdma->census().queue_pairs);
+  return out;
+}
+
+std::string lcore_census(const Reactor& r) {
+  return fmt::format("census: lcore {}: {} connections, {} sessions waiting, {} bytes of partial "
+                     "frames\n", r.lcore(), r.connection_count(), r.parked_count(),
+                     r.reassembly_bytes());
+}
+
+std::atomic<unsigned>& census_requests() {
+  static std::atomic<unsigned> requests{0};
+  return requests;
 }
 
 WaitPolicy wait_policy(const TransportFlags& f) { return parse_wait_policy(f.mode, f.event_handoff); }
@@ -222,6 +234,8 @@ void install_stop_signals() {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+  sa.sa_handler = [](int) { census_requests().fetch_add(1); };
+  sigaction(SIGUSR1, &sa, nullptr);
   signal(SIGPIPE, SIG_IGN);
 }
 

@@ -46,8 +46,12 @@ WaitPolicy wait_policy(const TransportFlags& flags);  // throws StartupError
 // must outlive the Messenger and every connection. Sets options.transport. Throws StartupError.
 std::unique_ptr<Transport> make_transport(const TransportFlags& flags, MessengerOptions& options,
                                           size_t reactors);
-// One line on where the rdma buffers are, for the final report (empty without rdma).
-std::string rdma_census(const Transport& transport);
+// A census, so that a leak shows: one line per buffer pool of the transport (where its buffers
+// are), one for its rdma queue pairs, and (lcore_census) what one lcore's connections hold.
+std::string pool_census(const Transport& transport);
+std::string lcore_census(const Reactor& reactor);  // on its lcore, or after it ran
+// Counts SIGUSR1s: a server prints its census for each (install_stop_signals installs it).
+std::atomic<unsigned>& census_requests();
 
 // Open files one connection holds over this transport (tcp, shm: 1; rdma: its side channel and,
 // event-driven, its completion channel).

@@ -274,6 +274,16 @@ int main(int argc, char** argv) {
     Messenger messenger(mo, reactor_ptrs);
     messenger.bind(bind);
     perf::install_stop_signals();
+    // kill -USR1: each lcore prints what its connections hold; the first, the pools too.
+    for (size_t i = 0; i < reactors.size(); ++i)
+      reactors[i]->add_timer(100'000, [&, i, seen = 0u](uint64_t) mutable {
+        const unsigned requests = perf::census_requests().load();
+        if (requests == seen) return;
+        seen = requests;
+        std::string census = i == 0 ? perf::pool_census(*backend) : std::string();
+        fmt::print("{}", census + perf::lcore_census(*reactors[i]));
+        std::fflush(stdout);
+      });
     if (duration > 0) {
       const uint64_t end = rte_rdtsc() + static_cast<uint64_t>(duration * rte_get_tsc_hz());
       reactors[0]->add_timer(10000, [end](uint64_t now) {
@@ -319,7 +329,8 @@ int main(int argc, char** argv) {
                                {"connections", s.connections_adopted}, {"sleeps", s.sleeps}});
     }
     const double cpu_seconds = perf::process_cpu_seconds() - cpu_at_start;
-    if (auto census = perf::rdma_census(*backend); !census.empty()) fmt::print("{}\n", census);
+    fmt::print("{}", perf::pool_census(*backend));
+    for (const auto& r : reactors) fmt::print("{}", perf::lcore_census(*r));
     fmt::print("perf_msgr_server: {} ops in all, {} connections accepted, {:.3f} us cpu/op\n", total,
                messenger.accepted(), total ? cpu_seconds * 1e6 / double(total) : 0.0);
     if (messenger.refused())

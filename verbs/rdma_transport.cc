@@ -398,12 +398,22 @@ ibv_mr* RdmaTransport::region_of(const void* addr) const {
 
 uint32_t RdmaTransport::large_bytes() const { return large_pool_ ? options_.large_bytes : 0; }
 
+std::vector<Transport::PoolCensus> RdmaTransport::pools() const {
+  unsigned posted = 0;
+  for (const auto& s : srqs_) posted += s->posted();
+  std::vector<PoolCensus> pools = {{pool_->name(), pool_->count(), pool_->available(), posted}};
+  if (large_pool_) pools.push_back({large_pool_->name(), large_pool_->count(), large_pool_->available(), 0});
+  return pools;
+}
+
 RdmaTransport::Census RdmaTransport::census() const {
   Census c{};
-  c.total = pool_->count() + (large_pool_ ? large_pool_->count() : 0);
-  c.in_pool = pool_->available() + (large_pool_ ? large_pool_->available() : 0);
-  for (const auto& s : srqs_) c.posted_for_receive += s->posted();
-  c.held_by_connections = c.total - c.in_pool - c.posted_for_receive;
+  for (const auto& p : pools()) {
+    c.total += p.total;
+    c.in_pool += p.free;
+    c.posted_for_receive += p.posted_for_receive;
+    c.held_by_connections += p.held();
+  }
   c.queue_pairs = queue_pairs_.load();
   return c;
 }

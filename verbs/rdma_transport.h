@@ -77,6 +77,7 @@ class RdmaTransport final : public Transport {
   void listen(const HostPort& bind) override;
   int listen_fd() const override;
   Accepted accept(const Placement& place) override;
+  std::vector<PoolCensus> pools() const override;
 
   const Device& device() const { return *device_; }
   // Where every buffer is: a leak shows as buffers held with no connection open.

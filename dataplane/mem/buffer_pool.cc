@@ -69,6 +69,8 @@ bool BufferPool::get_bulk(Buffer** out, unsigned n) {
 
 void BufferPool::put(Buffer* buffer) { rte_mempool_put(mempool_, buffer); }
 
+const char* BufferPool::name() const { return mempool_->name; }
+
 unsigned BufferPool::available() const { return rte_mempool_avail_count(mempool_); }
 
 void BufferPool::for_each_memory_chunk(

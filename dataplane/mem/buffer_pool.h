@@ -29,6 +29,7 @@ class BufferPool {
   bool get_bulk(Buffer** out, unsigned n);
   void put(Buffer* buffer);
 
+  const char* name() const;
   uint32_t buffer_size() const { return buffer_size_; }
   uint32_t count() const { return count_; }
   unsigned available() const;  // free buffers, caches included

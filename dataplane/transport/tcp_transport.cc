@@ -186,6 +186,10 @@ std::unique_ptr<Endpoint> TcpTransport::connect(const HostPort& server, size_t, 
 
 void TcpTransport::listen(const HostPort& bind) { listener_ = std::make_unique<TcpListener>(bind); }
 
+std::vector<Transport::PoolCensus> TcpTransport::pools() const {
+  return {{pool_->name(), pool_->count(), pool_->available(), 0}};
+}
+
 Transport::Accepted TcpTransport::accept(const Placement& place) {
   UniqueFd fd = listener_->accept_socket();
   if (!fd) return {};

@@ -83,6 +83,7 @@ class TcpTransport final : public Transport {
   void listen(const HostPort& bind) override;
   int listen_fd() const override { return listener_ ? listener_->fd() : -1; }
   Accepted accept(const Placement& place) override;
+  std::vector<PoolCensus> pools() const override;
 
  private:
   TcpOptions options_;

@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "dataplane/transport/address.h"
 #include "dataplane/transport/endpoint.h"
@@ -43,6 +44,17 @@ class Transport {
   // Never blocks: finishes the set-up of a client whose side of it has arrived, and asks
   // `place` where it goes (a backend whose endpoints cannot move asks before building it).
   virtual Accepted accept(const Placement& place) = 0;
+
+  // The transport's buffer pools, for a census that shows leaks (any thread: a snapshot, exact
+  // only when the lcores are still). Without pools (shm: each connection maps its own rings): none.
+  struct PoolCensus {
+    std::string name;
+    unsigned total = 0, free = 0, posted_for_receive = 0;
+    unsigned held() const {  // by connections
+      return total > free + posted_for_receive ? total - free - posted_for_receive : 0;
+    }
+  };
+  virtual std::vector<PoolCensus> pools() const { return {}; }
 };
 
 }  // namespace pollmsgr

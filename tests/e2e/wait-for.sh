@@ -18,3 +18,35 @@ wait_for() {
     sleep 0.05
   done
 }
+
+# until_idle LOG PID [SECONDS]: asks the perf_msgr_server PID for its census (kill -USR1, printed
+# to LOG) until one shows no connection, no session waiting, no partial frame, no queue pair and
+# no buffer held by a connection (every lcore, every pool); prints that census. After SECONDS
+# (default 60), or if the server exits, prints what was waited for and the last census, and
+# exits 1.
+until_idle() {
+  local log=$1 pid=$2 seconds=${3:-60}
+  local end=$((SECONDS + seconds)) before last="(none)"
+  while :; do
+    before=$(grep -c "^census: lcore" "$log")
+    kill -USR1 "$pid" 2>/dev/null
+    until [ "$(grep -c "^census: lcore" "$log")" -gt "$before" ] && [ $SECONDS -lt $end ]; do
+      if [ $SECONDS -ge $end ] || ! kill -0 "$pid" 2>/dev/null; then
+        echo "FAILED: waited ${seconds} s for the server's census (kill -USR1) to show nothing held" \
+             "(or the server exited); the last census:"
+        echo "$last"; echo "--- the end of $log"; tail -n 20 "$log"
+        exit 1
+      fi
+      sleep 0.05
+    done
+    # The last census: its lines up to the last lcore's (they come together, one print per lcore).
+    last=$(awk '/^census:/ { if (!open) block = ""; open = 1; block = block $0 "\n"
+                             if ($0 ~ /^census: lcore/) open = 0; next } { open = 0 }
+                END { printf "%s", block }' "$log")
+    if ! grep -Eq "[1-9][0-9]* (connections|sessions waiting|bytes of partial frames|held by connections|queue pairs)" <<<"$last"; then
+      echo "the server is idle again; its census:"; echo "$last"
+      return 0
+    fi
+    sleep 0.2
+  done
+}
