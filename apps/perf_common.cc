@@ -173,12 +173,8 @@ namespace {
 constexpr size_t kSpareFds = 256;  // EAL, listeners, epoll, set-ups in progress
 }
 
-size_t fds_per_connection(const TransportFlags& f) {
-  return f.transport == "rdma" ? 2 : 1;
-}
-
-void ensure_fd_limit(size_t connections, const TransportFlags& f, const char* flag) {
-  const rlim_t want = static_cast<rlim_t>(connections * fds_per_connection(f) + kSpareFds);
+void ensure_fd_limit(size_t connections, const char* flag) {
+  const rlim_t want = static_cast<rlim_t>(connections + kSpareFds);
   rlimit now{};
   getrlimit(RLIMIT_NOFILE, &now);
   if (now.rlim_cur >= want) return;
@@ -190,13 +186,13 @@ void ensure_fd_limit(size_t connections, const TransportFlags& f, const char* fl
       "LimitNOFILE= in a systemd unit)", connections, want, now.rlim_max, flag, want));
 }
 
-size_t connections_within_fd_limit(const TransportFlags& f) {
+size_t connections_within_fd_limit() {
   rlimit now{};
   getrlimit(RLIMIT_NOFILE, &now);
   now.rlim_cur = now.rlim_max;
   setrlimit(RLIMIT_NOFILE, &now);
   getrlimit(RLIMIT_NOFILE, &now);
-  return now.rlim_cur > kSpareFds ? (now.rlim_cur - kSpareFds) / fds_per_connection(f) : 1;
+  return now.rlim_cur > kSpareFds ? now.rlim_cur - kSpareFds : 1;
 }
 
 std::string capacity_note(const TransportFlags& f, size_t max_connections) {

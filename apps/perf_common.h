@@ -53,15 +53,14 @@ std::string lcore_census(const Reactor& reactor);  // on its lcore, or after it 
 // Counts SIGUSR1s: a server prints its census for each (install_stop_signals installs it).
 std::atomic<unsigned>& census_requests();
 
-// Open files one connection holds over this transport (tcp, shm: 1; rdma: its side channel and,
-// event-driven, its completion channel).
-size_t fds_per_connection(const TransportFlags& flags);
 // Raises RLIMIT_NOFILE so that `connections` connections fit, as far as the hard limit allows,
 // or beyond it when we may (root, up to fs.nr_open). Throws StartupError, naming `flag`, when
 // they cannot.
-void ensure_fd_limit(size_t connections, const TransportFlags& flags, const char* flag);
+// (A connection holds one open file on every transport: tcp its socket, shm its set-up socket,
+// rdma its side channel.)
+void ensure_fd_limit(size_t connections, const char* flag);
 // Raises the soft RLIMIT_NOFILE to the hard one; returns how many connections then fit.
-size_t connections_within_fd_limit(const TransportFlags& flags);
+size_t connections_within_fd_limit();
 // One line for a server's start-up: what one connection takes of the transport's resources.
 std::string capacity_note(const TransportFlags& flags, size_t max_connections);
 

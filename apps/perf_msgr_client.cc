@@ -135,7 +135,7 @@ int main(int argc, char** argv) {
     if (op_kind == OsdOpKind::kRead && objects == 0)
       throw StartupError("--op read needs --objects N > 0: reads go to objects written first");
     HostPort server = parse_host_port(f.server_addr);
-    ensure_fd_limit(f.numjobs + f.idle_connections, transport, "--idle-connections or numjobs");
+    ensure_fd_limit(f.numjobs + f.idle_connections, "--idle-connections or numjobs");
     if (runtime_options.lcores.empty() && runtime_options.coremask.empty())
       runtime_options.lcores = "1";
     Runtime runtime(runtime_options, "perf_msgr_client");

@@ -247,9 +247,9 @@ int main(int argc, char** argv) {
       runtime_options.lcores = workers == 1 ? "0" : fmt::format("0-{}", workers - 1);
     MessengerOptions mo = perf::messenger_options(transport, proto::EntityType::kOsd);
     if (max_connections)
-      perf::ensure_fd_limit(max_connections, transport, "--max-connections");
+      perf::ensure_fd_limit(max_connections, "--max-connections");
     else
-      max_connections = perf::connections_within_fd_limit(transport);
+      max_connections = perf::connections_within_fd_limit();
     mo.max_connections = max_connections;
     const WaitPolicy policy = perf::wait_policy(transport);
     HostPort bind = parse_host_port(bind_addr);

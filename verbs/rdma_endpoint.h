@@ -1,70 +1,17 @@
 #pragma once
-// One RDMA connection's end, and the per-lcore shared receive queue it draws from. Set-up and
-// teardown live in rdma_transport.cc, the data path in rdma_endpoint_datapath.cc.
+// One RDMA connection's end. Its queue pair receives from its lcore's shared receive queue and
+// completes on its lcore's completion queues (lcore_queues.h). Set-up and teardown live in
+// rdma_transport.cc, the data path in rdma_endpoint_datapath.cc.
 #include <atomic>
 #include <string>
 #include <vector>
 
 #include "verbs/ceph_wire.h"
+#include "verbs/lcore_queues.h"
 #include "verbs/rdma_transport.h"
 #include "verbs/rdma_wire.h"
 
 namespace pollmsgr::verbs {
-
-// One lcore's SRQ. Buffers for a new connection may be posted from the accepting lcore; every
-// other use is the owning lcore's (rdma-core serialises posts to one SRQ itself).
-class SharedReceiveQueue {
- public:
-  static constexpr unsigned kRepostBatch = 16;
-  SharedReceiveQueue(const Device& device, BufferPool& pool, uint32_t depth, uint32_t credits);
-  ~SharedReceiveQueue();
-  ibv_srq* srq() const { return srq_.get(); }
-
-  // Posts one more connection's worth of buffers; false when the queue or the pool cannot.
-  bool add_connection();
-  void remove_connection() { connections_.fetch_sub(1, std::memory_order_relaxed); }
-  // A receive completed (its buffer left the queue).
-  void on_received() { posted_.fetch_sub(1, std::memory_order_relaxed); }
-  // A received buffer is consumed: back into the queue while the connections need it, else
-  // back to the pool. Reposts go in batches (flush_reposts, once per burst).
-  void recycle(Buffer* buffer);
-  void flush_reposts();
-  unsigned posted() const { return posted_.load(std::memory_order_relaxed); }
-
-  // A torn-down connection's queue pair (already in the error state, its beacon posted) and the
-  // buffers the device may still be using: kept until the beacon's flush completes, so that
-  // teardown never waits on the lcore. Reaped in flush_reposts; the destructor waits for what
-  // is left (at exit).
-  struct Retired {
-    ChannelPtr channel;
-    CqPtr cq;
-    QpPtr qp;  // destroyed before its CQ
-    std::vector<Buffer*> in_flight;
-    uint64_t give_up_tsc;
-  };
-  void retire(Retired retired);
-
- private:
-  // Buffers to keep posted: every connection's credits, and one connection's worth more, which
-  // a peer sending past its credits reaches first (and is faulted for) before it can take
-  // another connection's.
-  unsigned wanted(unsigned connections) const {
-    return connections == 0 ? 0 : (connections + 1) * credits_;
-  }
-  bool post(Buffer* const* buffers, unsigned n);
-  void post_reposts();  // flush_reposts without reaping (recycle is called while reaping)
-  // Reaps a retired queue pair's completions; true once it may be freed.
-  bool drained(Retired& r);
-  void reap_retired();
-
-  BufferPool& pool_;
-  SrqPtr srq_;
-  uint32_t depth_, credits_;
-  std::atomic<unsigned> posted_{0}, connections_{0};
-  Buffer* reposts_[kRepostBatch];
-  unsigned repost_count_ = 0;
-  std::vector<Retired> retired_;
-};
 
 class RdmaEndpoint final : public Endpoint {
  public:
@@ -82,7 +29,7 @@ class RdmaEndpoint final : public Endpoint {
   // the peer, what it cannot take yet). Set before each burst, never run down.
   static constexpr uint32_t kCephCredits = 1u << 30;
 
-  RdmaEndpoint(RdmaTransport& transport, SharedReceiveQueue& srq, UniqueFd side_channel,
+  RdmaEndpoint(RdmaTransport& transport, LcoreQueues& queues, UniqueFd side_channel,
                RdmaWire wire);
   ~RdmaEndpoint() override;
 
@@ -107,11 +54,15 @@ class RdmaEndpoint final : public Endpoint {
     return failed_ ? EndpointStatus::kError
                    : peer_closed_ ? EndpointStatus::kPeerClosed : EndpointStatus::kOk;
   }
-  // Poll mode: its completion queue is polled every iteration. Event mode: idle is its CQ's
-  // notification armed; the wait set signals a completion or the side channel's close.
-  int wait_fd() const override { return waitset_ ? waitset_.get() : -1; }
+  // Its wait fd is the side channel (readable when the peer goes); what comes over the queue
+  // pair is reported by its lcore's queues (the ReadySource), which wake it once idle.
+  int wait_fd() const override { return side_.get(); }
   bool enter_idle() override;
   void leave_idle() override;
+  ReadySource* ready_source() override { return &queues_; }
+  void set_ready_tag(uint64_t tag) override { ready_tag_ = tag; }
+  // One of its completions, from its lcore's queues.
+  void on_completion(const ibv_wc& c);
   // Its queue pair belongs to its lcore's shared receive queue.
   bool movable_between_lcores() const override { return false; }
 
@@ -142,7 +93,8 @@ class RdmaEndpoint final : public Endpoint {
   };
   void fail(const char* why);   // the connection faults; the first reason is kept
   void fail_completion(const ibv_wc& c);
-  unsigned poll_completions();  // reaps up to a batch; returns how many
+  // Reaps a batch of the lcore's completions (its own among them); returns how many.
+  unsigned poll_completions();
   void start_reads();           // READs for the received descriptors, while large buffers last
   void seal_tx();               // the buffer being filled joins the ready queue
   // Adds to the burst: binding the next lent slot's window to `b` (returning the key for its
@@ -155,14 +107,14 @@ class RdmaEndpoint final : public Endpoint {
 
   const Device& device_;
   RdmaTransport& transport_;
-  SharedReceiveQueue& srq_;
+  LcoreQueues& queues_;
   BufferPool& pool_;
   BufferPool* large_pool_;      // nullptr: large frames go as SENDs too
   UniqueFd side_;
-  ChannelPtr channel_;  // event mode only, as is:
-  UniqueFd waitset_;    // epoll set of channel_ and side_
-  CqPtr cq_;            // both directions' completions
   QpPtr qp_;
+  bool enrolled_ = false;       // its completions come to it (on its lcore, at its first use)
+  bool idle_ = false, wake_queued_ = false;
+  uint64_t ready_tag_ = 0;
   uint32_t psn_;
   uint32_t max_inline_ = 0;
   uint32_t send_depth_;
@@ -192,9 +144,6 @@ class RdmaEndpoint final : public Endpoint {
   uint32_t large_taken_ = 0;    // large buffers in tx_fill_, tx_ready_, tx_lent_ (not invalidated)
   uint64_t tx_posted_seq_ = 0;  // SENDs posted so far
   uint32_t unsignalled_ = 0;
-  std::vector<ibv_send_wr> wrs_;  // one burst's work requests: chained once, filled per burst
-  std::vector<ibv_sge> sges_;
-  std::vector<ReadDescriptor> descriptors_;
 };
 
 }  // namespace pollmsgr::verbs

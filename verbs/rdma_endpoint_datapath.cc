@@ -11,7 +11,6 @@
 
 namespace pollmsgr::verbs {
 namespace {
-constexpr unsigned kPollBatch = 16;
 constexpr uint32_t kSignalEvery = 16;  // selective signalling: a completion per burst, or per this many
 }  // namespace
 
@@ -40,78 +39,87 @@ void RdmaEndpoint::fail_completion(const ibv_wc& c) {
 }
 
 unsigned RdmaEndpoint::poll_completions() {
-  ibv_wc wc[kPollBatch];
-  const int n = ibv_poll_cq(cq_.get(), kPollBatch, wc);
-  if (n < 0) {
-    fail("rdma: polling the completion queue failed");
-    return 0;
-  }
-  for (int i = 0; i < n; ++i) {
-    const ibv_wc& c = wc[i];
-    const WorkKind kind = work_kind(c.wr_id);
-    if (kind == WorkKind::kRead) {  // a large frame has arrived
-      rx_.at(c.wr_id & ~kReadTag).state = RxChunk::kReady;
-      --reads_in_flight_;
-      ++reads_done_;
-      if (c.status != IBV_WC_SUCCESS) fail_completion(c);
-    } else if (kind == WorkKind::kSend) {  // a signalled SEND: it and every one before it are done
-      const uint64_t seq = c.wr_id & ~kSendTag;
-      while (!tx_posted_.empty() && tx_posted_.head <= seq)
-        if (Buffer* b = tx_posted_.pop()) b->release();
-      if (c.status != IBV_WC_SUCCESS) fail_completion(c);
-    } else if (kind == WorkKind::kReceive) {  // its buffer left the SRQ
-      auto* b = reinterpret_cast<Buffer*>(c.wr_id);
-      srq_.on_received();
-      if (c.status != IBV_WC_SUCCESS) {
-        fail_completion(c);
-        srq_.recycle(b);
-        continue;
-      }
-      if (wire_ == RdmaWire::kCeph) {  // bytes of the stream, or the peer's fin
-        if (c.byte_len == 0 || rx_.full()) {
-          srq_.recycle(b);
-          if (c.byte_len == 0)
-            peer_closed_ = true;
-          else
-            fail("rdma: the Ceph peer sent more SENDs than we hold unread");
-        } else {
-          rx_.push({b, 0, c.byte_len, RxChunk::kReady, {}});
-        }
-        continue;
-      }
-      // Past its credits: seen here, at arrival, while the shared queue's reserve lasts.
-      if (++peer_holds_ > my_credits_) {
-        srq_.recycle(b);
-        fail("rdma: the peer sent past its credits");
-        continue;
-      }
-      const Imm imm = decode_imm((c.wc_flags & IBV_WC_WITH_IMM) ? ntohl(c.imm_data) : 0);
-      peer_credits_ += imm.credits;
-      lent_released_ = static_cast<uint32_t>(
-          std::min<uint64_t>(lent_released_ + imm.released, tx_lent_.size()));
-      const Received r = classify_receive(imm, {b->data(), c.byte_len}, rx_.full(),
-                                          large_pool_ ? large_pool_->buffer_size() : 0);
-      if (r.kind == Received::kStream) {
-        rx_.push({b, 0, c.byte_len, RxChunk::kReady, {}});
-        continue;
-      }
-      // Credits, a descriptor or a fault: the buffer is consumed at once.
-      srq_.recycle(b);
-      ++owed_credits_;
-      if (r.kind == Received::kFault)
-        fail("rdma: the peer sent a READ we did not offer, or more than we hold unread");
-      else if (r.kind == Received::kRead)
-        rx_.push({nullptr, 0, r.read.length, RxChunk::kNeedsRead, r.read});
+  if (!enrolled_) {  // the first use on its lcore: what waited for it comes now
+    if (!queues_.enroll(*this, qp_->qp_num)) {
+      fail("rdma: the lcore's send completion queue is full (too many connections)");
+      return 0;
     }
+    enrolled_ = true;
   }
-  return static_cast<unsigned>(n);
+  return queues_.poll();
+}
+
+void RdmaEndpoint::on_completion(const ibv_wc& c) {
+  if (idle_ && !wake_queued_) {  // the reactor will poll it again
+    wake_queued_ = true;
+    queues_.wake(ready_tag_);
+  }
+  const WorkKind kind = work_kind(c.wr_id);
+  if (kind == WorkKind::kRead) {  // a large frame has arrived
+    rx_.at(c.wr_id & ~kReadTag).state = RxChunk::kReady;
+    --reads_in_flight_;
+    ++reads_done_;
+    queues_.give_send_room(1);
+    if (c.status != IBV_WC_SUCCESS) fail_completion(c);
+  } else if (kind == WorkKind::kSend) {  // a signalled SEND: it and every one before it are done
+    const uint64_t seq = c.wr_id & ~kSendTag;
+    unsigned done = 0;
+    for (; !tx_posted_.empty() && tx_posted_.head <= seq; ++done)
+      if (Buffer* b = tx_posted_.pop()) b->release();
+    queues_.give_send_room(done);
+    if (c.status != IBV_WC_SUCCESS) fail_completion(c);
+  } else if (kind == WorkKind::kReceive) {  // its buffer left the SRQ
+    auto* b = reinterpret_cast<Buffer*>(c.wr_id);
+    queues_.on_received();
+    if (c.status != IBV_WC_SUCCESS) {
+      fail_completion(c);
+      queues_.recycle(b);
+      return;
+    }
+    if (wire_ == RdmaWire::kCeph) {  // bytes of the stream, or the peer's fin
+      if (c.byte_len == 0 || rx_.full()) {
+        queues_.recycle(b);
+        if (c.byte_len == 0)
+          peer_closed_ = true;
+        else
+          fail("rdma: the Ceph peer sent more SENDs than we hold unread");
+      } else {
+        rx_.push({b, 0, c.byte_len, RxChunk::kReady, {}});
+      }
+      return;
+    }
+    // Past its credits: seen here, at arrival, while the shared queue's reserve lasts.
+    if (++peer_holds_ > my_credits_) {
+      queues_.recycle(b);
+      fail("rdma: the peer sent past its credits");
+      return;
+    }
+    const Imm imm = decode_imm((c.wc_flags & IBV_WC_WITH_IMM) ? ntohl(c.imm_data) : 0);
+    peer_credits_ += imm.credits;
+    lent_released_ = static_cast<uint32_t>(
+        std::min<uint64_t>(lent_released_ + imm.released, tx_lent_.size()));
+    const Received r = classify_receive(imm, {b->data(), c.byte_len}, rx_.full(),
+                                        large_pool_ ? large_pool_->buffer_size() : 0);
+    if (r.kind == Received::kStream) {
+      rx_.push({b, 0, c.byte_len, RxChunk::kReady, {}});
+      return;
+    }
+    // Credits, a descriptor or a fault: the buffer is consumed at once.
+    queues_.recycle(b);
+    ++owed_credits_;
+    if (r.kind == Received::kFault)
+      fail("rdma: the peer sent a READ we did not offer, or more than we hold unread");
+    else if (r.kind == Received::kRead)
+      rx_.push({nullptr, 0, r.read.length, RxChunk::kNeedsRead, r.read});
+  }
 }
 
 void RdmaEndpoint::start_reads() {
   for (uint64_t pos = rx_.head; pos != rx_.tail && !failed_; ++pos) {
     RxChunk& c = rx_.at(pos);
     if (c.state != RxChunk::kNeedsRead) continue;
-    if (tx_posted_.size() + reads_in_flight_ + 1 >= send_depth_) return;  // the queue is full
+    if (tx_posted_.size() + reads_in_flight_ + 1 >= send_depth_ || queues_.send_room() == 0)
+      return;  // the queue (or the lcore's completion queue) is full
     Buffer* b = large_pool_->get();
     if (!b) return;  // none free now: try again on the next poll
     ibv_sge sge{reinterpret_cast<uint64_t>(b->data()), c.length, b->lkey};
@@ -127,6 +135,7 @@ void RdmaEndpoint::start_reads() {
     c.buffer = b;
     c.state = RxChunk::kReading;
     ++reads_in_flight_;
+    queues_.take_send_room(1);
     if (ibv_post_send(qp_.get(), &wr, &bad) != 0) fail("rdma: posting a READ failed");
   }
 }
@@ -149,7 +158,7 @@ void RdmaEndpoint::rx_release(size_t n) {
     b->release();
     ++large_released_;
   } else {            // reposted with the burst: the peer gets the credit back
-    srq_.recycle(b);
+    queues_.recycle(b);
     ++owed_credits_;
   }
 }
@@ -191,7 +200,8 @@ bool RdmaEndpoint::tx_idle() const {
 }
 
 EndpointStatus RdmaEndpoint::tx_flush() {
-  srq_.flush_reposts();
+  if (!enrolled_ && (poll_completions(), !enrolled_)) return EndpointStatus::kError;
+  queues_.flush_reposts();
   if (tx_fill_ && tx_fill_->length > 0 && !tx_ready_.full()) seal_tx();
   if (wire_ == RdmaWire::kCeph)
     peer_credits_ = kCephCredits;
@@ -200,10 +210,11 @@ EndpointStatus RdmaEndpoint::tx_flush() {
   // Fill the burst's changing fields (the rest were set once, in the constructor); the first
   // SEND carries every credit and release we owe.
   size_t n = 0;
+  LcoreQueues::Burst& burst = queues_.burst();
   auto add = [&](Buffer* b) {
     const bool large = b && is_large(b);
     const uint32_t key = large ? bind_window(b, n) : 0;
-    ibv_send_wr& wr = wrs_[n];
+    ibv_send_wr& wr = burst.wrs[n];
     wr.wr_id = kSendTag | tx_posted_seq_;
     wr.opcode = wire_ == RdmaWire::kCeph ? IBV_WR_SEND : IBV_WR_SEND_WITH_IMM;
     wr.send_flags = 0;
@@ -212,16 +223,16 @@ EndpointStatus RdmaEndpoint::tx_flush() {
     peer_holds_ -= owed_credits_;
     owed_credits_ = large_released_ = 0;
     if (large) {  // the SEND carries where to READ the frame; the buffer waits for the peer
-      descriptors_[n] = {reinterpret_cast<uint64_t>(b->data()), key, b->length};
-      sges_[n] = {reinterpret_cast<uint64_t>(&descriptors_[n]), sizeof(ReadDescriptor), 0};
+      burst.descriptors[n] = {reinterpret_cast<uint64_t>(b->data()), key, b->length};
+      burst.sges[n] = {reinterpret_cast<uint64_t>(&burst.descriptors[n]), sizeof(ReadDescriptor), 0};
       tx_lent_.push(b);
       b = nullptr;
     } else if (b) {
-      sges_[n] = {reinterpret_cast<uint64_t>(b->data()), b->length, b->lkey};
+      burst.sges[n] = {reinterpret_cast<uint64_t>(b->data()), b->length, b->lkey};
     }
     if (large || b) {
       wr.num_sge = 1;
-      if (sges_[n].length <= max_inline_) wr.send_flags |= IBV_SEND_INLINE;
+      if (burst.sges[n].length <= max_inline_) wr.send_flags |= IBV_SEND_INLINE;
     }
     if (++unsignalled_ >= kSignalEvery) {
       wr.send_flags |= IBV_SEND_SIGNALED;
@@ -232,8 +243,11 @@ EndpointStatus RdmaEndpoint::tx_flush() {
     --peer_credits_;
     ++n;
   };
-  // Room for a work request more than `k` (a lent frame takes two: its window's bind, its SEND).
-  auto sq_room = [&](size_t k) { return tx_posted_.size() + reads_in_flight_ + k < send_depth_; };
+  // Room for a work request more than `k` (a lent frame takes two: its window's bind, its SEND),
+  // in the queue pair and in the lcore's send completion queue.
+  auto sq_room = [&](size_t k) {
+    return tx_posted_.size() + reads_in_flight_ + k < send_depth_ && n + k <= queues_.send_room();
+  };
   // Windows the peer is done with close first: a later bind in this burst may reuse one.
   while (lent_released_ > 0 && sq_room(1)) invalidate_window(n);
   const size_t invalidations = n;
@@ -248,16 +262,17 @@ EndpointStatus RdmaEndpoint::tx_flush() {
   if (n > 0) {
     // The last of every burst is signalled too: no buffer may wait for a SEND that never comes.
     if (unsignalled_ > 0) {
-      wrs_[n - 1].send_flags |= IBV_SEND_SIGNALED;
+      burst.wrs[n - 1].send_flags |= IBV_SEND_SIGNALED;
       unsignalled_ = 0;
     }
     ibv_send_wr* bad = nullptr;
-    ibv_send_wr* const after = wrs_[n - 1].next;  // the chain ends at this burst's last
-    wrs_[n - 1].next = nullptr;
-    if (const int err = ibv_post_send(qp_.get(), wrs_.data(), &bad); err != 0)
+    ibv_send_wr* const after = burst.wrs[n - 1].next;  // the chain ends at this burst's last
+    burst.wrs[n - 1].next = nullptr;
+    queues_.take_send_room(static_cast<unsigned>(n));
+    if (const int err = ibv_post_send(qp_.get(), burst.wrs.data(), &bad); err != 0)
       fail(("rdma: posting work requests failed: " + std::string(strerror(err < 0 ? -err : err)) +
             " (opcode " + std::to_string(bad ? bad->opcode : -1) + ")").c_str());
-    wrs_[n - 1].next = after;
+    burst.wrs[n - 1].next = after;
   }
   return failed_ ? EndpointStatus::kError : EndpointStatus::kOk;
 }
@@ -269,7 +284,7 @@ uint32_t RdmaEndpoint::bind_window(Buffer* b, size_t& n) {
   windows_[slot]->rkey = window_keys_[slot];
   const uint32_t key = ibv_inc_rkey(window_keys_[slot]);
   window_keys_[slot] = key;
-  ibv_send_wr& wr = wrs_[n++];
+  ibv_send_wr& wr = queues_.burst().wrs[n++];
   wr.wr_id = kSendTag | tx_posted_seq_++;
   wr.opcode = IBV_WR_BIND_MW;
   wr.send_flags = 0;
@@ -285,7 +300,7 @@ uint32_t RdmaEndpoint::bind_window(Buffer* b, size_t& n) {
 
 void RdmaEndpoint::invalidate_window(size_t& n) {
   const size_t slot = tx_lent_.head % kMaxLargeLent;
-  ibv_send_wr& wr = wrs_[n++];
+  ibv_send_wr& wr = queues_.burst().wrs[n++];
   wr.wr_id = kSendTag | tx_posted_seq_++;
   wr.opcode = IBV_WR_LOCAL_INV;
   wr.send_flags = 0;
@@ -305,18 +320,16 @@ EndpointStatus RdmaEndpoint::check_peer() {
   return status();
 }
 
-// Event mode: arm the CQ's notification, then look once more, so a completion that arrived
-// before the arming is not slept through.
+// Idle once nothing it has received waits: its next completion wakes it (LcoreQueues), its
+// side channel's close too (its wait fd). In event mode the reactor arms the lcore's queues.
 bool RdmaEndpoint::enter_idle() {
-  if (!channel_ || check_peer() != EndpointStatus::kOk || ibv_req_notify_cq(cq_.get(), 0) != 0)
-    return false;
-  return poll_completions() == 0 && rx_.empty();
+  poll_completions();
+  if (check_peer() != EndpointStatus::kOk || !rx_.empty()) return false;
+  idle_ = true;
+  wake_queued_ = false;
+  return true;
 }
 
-void RdmaEndpoint::leave_idle() {
-  ibv_cq* cq = nullptr;
-  void* context = nullptr;
-  if (ibv_get_cq_event(channel_.get(), &cq, &context) == 0) ibv_ack_cq_events(cq, 1);
-}
+void RdmaEndpoint::leave_idle() { idle_ = false; }
 
 }  // namespace pollmsgr::verbs

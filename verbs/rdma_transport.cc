@@ -52,127 +52,6 @@ RdmaHello hello(const RdmaOptions& o, uint32_t large_bytes, const QpAddress& qp,
 
 }  // namespace
 
-// --- SharedReceiveQueue ---
-
-SharedReceiveQueue::SharedReceiveQueue(const Device& device, BufferPool& pool, uint32_t depth,
-                                       uint32_t credits)
-    : pool_(pool), depth_(depth), credits_(credits) {
-  ibv_srq_init_attr attr{};
-  attr.attr.max_wr = depth;
-  attr.attr.max_sge = 1;
-  srq_.reset(ibv_create_srq(device.pd(), &attr));
-  if (!srq_)
-    throw StartupError(fmt::format("cannot create a shared receive queue of {} on {}: {}", depth,
-                                   device.name(), strerror(errno)), 1);
-}
-
-SharedReceiveQueue::~SharedReceiveQueue() {  // posted buffers go with the pool
-  for (Retired& r : retired_)
-    while (!drained(r)) {
-    }
-}
-
-void SharedReceiveQueue::retire(Retired r) {
-  if (!drained(r)) retired_.push_back(std::move(r));
-}
-
-void SharedReceiveQueue::reap_retired() {
-  for (size_t i = 0; i < retired_.size();) {
-    if (drained(retired_[i])) {
-      retired_[i] = std::move(retired_.back());
-      retired_.pop_back();
-    } else {
-      ++i;
-    }
-  }
-}
-
-bool SharedReceiveQueue::drained(Retired& r) {
-  bool beacon = false;
-  auto reap = [&] {
-    ibv_wc wc[16];
-    int n;
-    while ((n = ibv_poll_cq(r.cq.get(), 16, wc)) > 0)
-      for (int i = 0; i < n; ++i) {
-        const WorkKind kind = work_kind(wc[i].wr_id);
-        if (kind == WorkKind::kBeacon) beacon = true;
-        if (kind != WorkKind::kReceive) continue;  // SENDs' and READs' buffers are in in_flight
-        on_received();
-        recycle(reinterpret_cast<Buffer*>(wc[i].wr_id));
-      }
-  };
-  reap();
-  // A device that never flushes (or a Ceph peer that never takes our fin) is given a second;
-  // then its buffers are taken back anyway.
-  if (!beacon && rte_rdtsc() < r.give_up_tsc) return false;
-  set_qp_error(r.qp.get());  // already, unless the beacon was Ceph's fin: nothing more arrives
-  reap();
-  r.qp.reset();
-  for (Buffer* b : r.in_flight) b->release();
-  r.in_flight.clear();
-  return true;
-}
-
-bool SharedReceiveQueue::post(Buffer* const* buffers, unsigned n) {
-  ibv_recv_wr wrs[kRepostBatch];
-  ibv_sge sges[kRepostBatch];
-  for (unsigned done = 0; done < n;) {
-    const unsigned batch = std::min(n - done, kRepostBatch);
-    for (unsigned i = 0; i < batch; ++i) {
-      Buffer* b = buffers[done + i];
-      sges[i] = {reinterpret_cast<uint64_t>(b->data()), b->capacity, b->lkey};
-      wrs[i] = {};
-      wrs[i].wr_id = reinterpret_cast<uint64_t>(b);
-      wrs[i].sg_list = &sges[i];
-      wrs[i].num_sge = 1;
-      wrs[i].next = i + 1 < batch ? &wrs[i + 1] : nullptr;
-    }
-    ibv_recv_wr* bad = nullptr;
-    if (ibv_post_srq_recv(srq_.get(), wrs, &bad) != 0) return false;
-    posted_.fetch_add(batch, std::memory_order_relaxed);
-    done += batch;
-  }
-  return true;
-}
-
-bool SharedReceiveQueue::add_connection() {
-  const unsigned need = wanted(connections_.load(std::memory_order_relaxed) + 1);
-  const unsigned have = posted();
-  if (need > depth_) return false;
-  std::vector<Buffer*> fresh(need > have ? need - have : 0);  // set-up path: may allocate
-  if (!fresh.empty() && !pool_.get_bulk(fresh.data(), static_cast<unsigned>(fresh.size())))
-    return false;
-  if (!post(fresh.data(), static_cast<unsigned>(fresh.size()))) {
-    for (Buffer* b : fresh) b->release();
-    return false;
-  }
-  connections_.fetch_add(1, std::memory_order_relaxed);
-  return true;
-}
-
-void SharedReceiveQueue::recycle(Buffer* b) {
-  if (posted() + repost_count_ >= wanted(connections_.load(std::memory_order_relaxed))) {
-    b->release();
-    return;
-  }
-  reposts_[repost_count_++] = b;
-  // A batch is posted when full, or at once when the queue runs low: a peer without credits
-  // (Ceph's wire) may be waiting on RNR for a receive that no flush of ours would post soon.
-  if (repost_count_ == kRepostBatch || posted() < repost_count_) post_reposts();
-}
-
-void SharedReceiveQueue::flush_reposts() {
-  if (!retired_.empty()) reap_retired();
-  post_reposts();
-}
-
-void SharedReceiveQueue::post_reposts() {
-  if (repost_count_ == 0) return;
-  if (!post(reposts_, repost_count_))
-    for (unsigned i = 0; i < repost_count_; ++i) reposts_[i]->release();
-  repost_count_ = 0;
-}
-
 // --- RdmaTransport ---
 
 RdmaTransport::RdmaTransport(const RdmaOptions& o, size_t reactors, bool event_mode)
@@ -199,8 +78,8 @@ RdmaTransport::RdmaTransport(const RdmaOptions& o, size_t reactors, bool event_m
                                      device_->name(), field, limit, flag));
   };
   check("a send queue of", send_depth, static_cast<uint64_t>(a.max_qp_wr), "max_qp_wr", "--rdma-credits");
-  check("a completion queue of", send_depth + o.credits + 8, static_cast<uint64_t>(a.max_cqe), "max_cqe", "--rdma-credits");
   check("a shared receive queue of", o.srq_depth, static_cast<uint64_t>(a.max_srq_wr), "max_srq_wr", "--rdma-srq-depth");
+  check("a receive completion queue of", o.srq_depth + 32ull, static_cast<uint64_t>(a.max_cqe), "max_cqe", "--rdma-srq-depth");
   check("work requests with", 1, static_cast<uint64_t>(a.max_sge), "max_sge", "nothing: the device cannot gather");
   check("receive buffers of", o.chunk_bytes, a.max_mr_size, "max_mr_size", "--rdma-chunk-kb");
 
@@ -230,20 +109,21 @@ RdmaTransport::RdmaTransport(const RdmaOptions& o, size_t reactors, bool event_m
       return BufferPool::Keys{memory_regions_.back()->lkey, memory_regions_.back()->rkey};
     });
   for (size_t i = 0; i < reactors; ++i)
-    srqs_.push_back(std::make_unique<SharedReceiveQueue>(*device_, *pool_, o.srq_depth, o.credits));
+    lcores_.push_back(std::make_unique<LcoreQueues>(*device_, *pool_, o.srq_depth, o.credits,
+                                                    send_depth, event_mode));
 }
 
 RdmaTransport::~RdmaTransport() = default;
 
 std::unique_ptr<RdmaEndpoint> RdmaTransport::make_endpoint(size_t index, UniqueFd side,
                                                            RdmaWire wire) {
-  SharedReceiveQueue& srq = *srqs_.at(index);
-  if (!srq.add_connection())
+  LcoreQueues& queues = *lcores_.at(index);
+  if (!queues.add_connection())
     throw StartupError(fmt::format(
         "lcore {}'s receive queue cannot take another connection: {} posted of {}, {} buffers "
         "free (raise --rdma-srq-depth or --rdma-buffers, or lower --rdma-credits)",
-        index, srq.posted(), options_.srq_depth, pool_->available()), 1);
-  return std::make_unique<RdmaEndpoint>(*this, srq, std::move(side), wire);
+        index, queues.posted(), options_.srq_depth, pool_->available()), 1);
+  return std::make_unique<RdmaEndpoint>(*this, queues, std::move(side), wire);
 }
 
 std::unique_ptr<Endpoint> RdmaTransport::connect(const HostPort& server, size_t index,
@@ -347,7 +227,7 @@ bool RdmaTransport::advance(Pending& p, const Placement& place) {
       if (p.ceph) {
         const auto theirs = parse_ceph_record(p.bytes);
         if (!theirs || theirs->peer_qpn != 0) return false;
-        p.reactor_index = place(0) % srqs_.size();
+        p.reactor_index = place(0) % lcores_.size();
         p.ep = make_endpoint(p.reactor_index, std::move(p.side), RdmaWire::kCeph);
         p.ep->connect_ceph(*theirs, options_.ceph_peer_buffer_bytes);
         const auto mine = format_ceph_record(p.ep->ceph_record(theirs->qpn));
@@ -356,7 +236,7 @@ bool RdmaTransport::advance(Pending& p, const Placement& place) {
         RdmaHello theirs;
         std::memcpy(&theirs, p.bytes.data(), sizeof(theirs));
         if (theirs.magic != RdmaHello::kMagic) return false;
-        p.reactor_index = place(theirs.resume_cookie) % srqs_.size();
+        p.reactor_index = place(theirs.resume_cookie) % lcores_.size();
         p.ep = make_endpoint(p.reactor_index, std::move(p.side), RdmaWire::kPollmsgr);
         p.ep->connect(theirs.qp, theirs.credits, theirs.chunk_bytes, theirs.large_bytes);
         const RdmaHello mine = hello(options_, large_bytes(), p.ep->address());
@@ -400,7 +280,7 @@ uint32_t RdmaTransport::large_bytes() const { return large_pool_ ? options_.larg
 
 std::vector<Transport::PoolCensus> RdmaTransport::pools() const {
   unsigned posted = 0;
-  for (const auto& s : srqs_) posted += s->posted();
+  for (const auto& l : lcores_) posted += l->posted();
   std::vector<PoolCensus> pools = {{pool_->name(), pool_->count(), pool_->available(), posted}};
   if (large_pool_) pools.push_back({large_pool_->name(), large_pool_->count(), large_pool_->available(), 0});
   return pools;
@@ -420,55 +300,37 @@ RdmaTransport::Census RdmaTransport::census() const {
 
 // --- RdmaEndpoint: set-up and teardown ---
 
-RdmaEndpoint::RdmaEndpoint(RdmaTransport& t, SharedReceiveQueue& srq, UniqueFd side,
+RdmaEndpoint::RdmaEndpoint(RdmaTransport& t, LcoreQueues& queues, UniqueFd side,
                            RdmaWire wire)
-    : device_(*t.device_), transport_(t), srq_(srq), pool_(*t.pool_),
+    : device_(*t.device_), transport_(t), queues_(queues), pool_(*t.pool_),
       large_pool_(wire == RdmaWire::kCeph ? nullptr : t.large_pool_.get()),
       side_(std::move(side)), psn_(random_psn()),
       send_depth_(send_queue_depth(t.options_.credits)), wire_(wire),
       my_credits_(t.options_.credits) {
-  ibv_context* ctx = device_.context();
-  if (t.event_mode_) {
-    channel_.reset(ibv_create_comp_channel(ctx));
-    if (!channel_ || fcntl(channel_->fd, F_SETFL, fcntl(channel_->fd, F_GETFL) | O_NONBLOCK) != 0) {
-      srq_.remove_connection();
-      throw StartupError(fmt::format("cannot create a completion channel: {}", strerror(errno)), 1);
-    }
-    // The reactor watches one fd per connection: an epoll set of the completion channel and the
-    // side channel, whose close is how a peer that died is heard (its queue pair says nothing).
-    waitset_ = UniqueFd(epoll_create1(EPOLL_CLOEXEC));
-    epoll_event completions{EPOLLIN, {}}, side_closed{EPOLLIN | EPOLLRDHUP, {}};
-    if (!waitset_ || epoll_ctl(waitset_.get(), EPOLL_CTL_ADD, channel_->fd, &completions) != 0 ||
-        epoll_ctl(waitset_.get(), EPOLL_CTL_ADD, side_.get(), &side_closed) != 0) {
-      srq_.remove_connection();
-      throw StartupError(fmt::format("cannot create a connection's wait set: {}", strerror(errno)), 1);
-    }
-  }
   // A Ceph peer has no credits: it may fill as much of the lcore's receive queue as is posted.
   const uint32_t receivable = wire == RdmaWire::kCeph ? t.options_.srq_depth : my_credits_;
-  const int cq_depth = static_cast<int>(send_depth_ + receivable + 8);
-  cq_.reset(ibv_create_cq(ctx, cq_depth, nullptr, channel_.get(), 0));
   ibv_qp_init_attr qa{};
-  qa.send_cq = qa.recv_cq = cq_.get();
-  qa.srq = srq_.srq();
+  qa.send_cq = queues_.send_cq();
+  qa.recv_cq = queues_.recv_cq();
+  qa.srq = queues_.srq();
   qa.qp_type = IBV_QPT_RC;
   qa.sq_sig_all = 0;
   qa.cap.max_send_wr = send_depth_;
   qa.cap.max_send_sge = 1;
   qa.cap.max_inline_data = t.options_.max_inline;
-  if (cq_) qp_.reset(ibv_create_qp(device_.pd(), &qa));
-  if (!cq_ || !qp_) {
-    srq_.remove_connection();
+  qp_.reset(ibv_create_qp(device_.pd(), &qa));
+  if (!qp_) {
+    queues_.remove_connection();
     throw StartupError(fmt::format(
-        "cannot create an RDMA {} on {}: {} (send queue {}, inline {} B: lower --rdma-credits or "
-        "--rdma-inline)", cq_ ? "queue pair" : "completion queue", device_.name(), strerror(errno),
-        send_depth_, t.options_.max_inline), 1);
+        "cannot create an RDMA queue pair on {}: {} (send queue {}, inline {} B: lower "
+        "--rdma-credits or --rdma-inline)", device_.name(), strerror(errno), send_depth_,
+        t.options_.max_inline), 1);
   }
   max_inline_ = qa.cap.max_inline_data;
   for (uint32_t i = 0; large_pool_ && i < kMaxLargeLent; ++i) {
     windows_.emplace_back(ibv_alloc_mw(device_.pd(), IBV_MW_TYPE_2));
     if (!windows_.back()) {
-      srq_.remove_connection();
+      queues_.remove_connection();
       throw StartupError(fmt::format("cannot allocate a memory window on {}: {} (max_mw {})",
                                      device_.name(), strerror(errno), device_.attr().max_mw), 1);
     }
@@ -479,13 +341,6 @@ RdmaEndpoint::RdmaEndpoint(RdmaTransport& t, SharedReceiveQueue& srq, UniqueFd s
   tx_ready_.slots.resize(my_credits_);  // resized to the peer's grant in connect()
   tx_posted_.slots.resize(send_depth_);
   tx_lent_.slots.resize(kMaxLargeLent);
-  wrs_.resize(send_depth_);
-  sges_.resize(send_depth_);
-  descriptors_.resize(send_depth_);
-  for (size_t i = 0; i < wrs_.size(); ++i) {  // what no work request changes
-    wrs_[i].sg_list = &sges_[i];
-    wrs_[i].next = i + 1 < wrs_.size() ? &wrs_[i + 1] : nullptr;
-  }
 }
 
 void RdmaEndpoint::connect(const QpAddress& peer, uint32_t peer_credits, uint32_t peer_chunk,
@@ -515,14 +370,19 @@ void RdmaEndpoint::connect_ceph(const CephRecord& peer, uint32_t peer_buffer_byt
 }
 
 // Faulted or closed: the queue pair goes to the error state and a last "beacon" work request
-// follows every posted one; once its (flushed) completion is reaped, every buffer the queue
-// pair held has come back, and the queue pair can go. That wait is the SRQ's (retire()), so
-// the lcore goes on with its other connections meanwhile.
+// follows every posted one; once its (flushed) completion is reaped from the lcore's send
+// completion queue, every buffer the queue pair held has come back and the queue pair can go.
+// That wait is the lcore's (LcoreQueues::retire), so the lcore goes on with its other
+// connections meanwhile. An endpoint that never ran on its lcore (its set-up failed on the
+// accepting one) has nothing there but what retire() takes.
 RdmaEndpoint::~RdmaEndpoint() {
-  while (poll_completions() > 0) {  // what has completed is ours again
+  if (enrolled_) {
+    while (poll_completions() > 0) {  // what has completed is ours again
+    }
+    queues_.withdraw(qp_->qp_num);
   }
   // On Ceph's wire the beacon is the fin, a zero-length SEND the peer must receive: the queue
-  // pair stays up until it completes (SharedReceiveQueue::drained moves it to error then).
+  // pair stays up until it completes (LcoreQueues moves it to error then).
   if (wire_ != RdmaWire::kCeph || failed_) set_qp_error(qp_.get());
   ibv_send_wr beacon{};
   beacon.wr_id = kBeaconWrId;
@@ -531,9 +391,11 @@ RdmaEndpoint::~RdmaEndpoint() {
   ibv_send_wr* bad = nullptr;
   const bool posted = ibv_post_send(qp_.get(), &beacon, &bad) == 0;
   // Buffers the device may still read or write wait in the retired queue pair; the rest go now.
-  SharedReceiveQueue::Retired retired{std::move(channel_), std::move(cq_), std::move(qp_), {},
-                                      rte_rdtsc() + (posted ? rte_get_tsc_hz() : 0)};
-  while (!rx_.empty()) {
+  LcoreQueues::Retired retired;
+  retired.qp_num = qp_->qp_num;
+  retired.send_room = enrolled_ ? static_cast<unsigned>(tx_posted_.size()) + reads_in_flight_ + 1 : 0;
+  retired.give_up_tsc = rte_rdtsc() + (posted ? rte_get_tsc_hz() : 0);
+  while (!rx_.empty()) {  // (only once enrolled)
     const RxChunk c = rx_.pop();
     if (!c.buffer) continue;  // a READ never started
     if (c.state == RxChunk::kReading)
@@ -541,7 +403,7 @@ RdmaEndpoint::~RdmaEndpoint() {
     else if (is_large(c.buffer))
       c.buffer->release();
     else
-      srq_.recycle(c.buffer);
+      queues_.recycle(c.buffer);
   }
   if (tx_fill_) tx_fill_->release();
   while (!tx_ready_.empty()) tx_ready_.pop()->release();
@@ -551,9 +413,10 @@ RdmaEndpoint::~RdmaEndpoint() {
   // and the buffers wait for the queue pair's flush all the same.
   windows_.clear();
   while (!tx_lent_.empty()) retired.in_flight.push_back(tx_lent_.pop());
-  srq_.retire(std::move(retired));
-  srq_.flush_reposts();
-  srq_.remove_connection();
+  retired.qp = std::move(qp_);
+  queues_.retire(std::move(retired));
+  if (enrolled_) queues_.flush_reposts();
+  queues_.remove_connection();
   transport_.queue_pairs_.fetch_sub(1);
 }
 

@@ -1,7 +1,8 @@
 #pragma once
 // rdma: msgr2 over RDMA RC queue pairs. Each reactor (lcore) has one shared receive queue fed
-// from a registered hugepage pool; each connection has its queue pair and its completion queue
-// (with a completion channel only in event mode). The byte stream travels as SENDs of up to one
+// from a registered hugepage pool and one receive and one send completion queue (with one
+// completion channel, in event mode only) that all its queue pairs share (lcore_queues.h); each
+// connection has its queue pair. The byte stream travels as SENDs of up to one
 // chunk each, posted as one list per flush (one doorbell), inline when small, selectively
 // signalled. A frame larger than a chunk goes whole into a large registered buffer instead,
 // and only its address travels: the receiver pulls it with one RDMA READ into a large buffer
@@ -60,7 +61,7 @@ struct RdmaHello {
   QpAddress qp;
 };
 
-class SharedReceiveQueue;
+class LcoreQueues;
 class RdmaEndpoint;
 
 class RdmaTransport final : public Transport {
@@ -101,7 +102,7 @@ class RdmaTransport final : public Transport {
   std::unique_ptr<Device> device_;
   std::unique_ptr<BufferPool> pool_, large_pool_;
   std::vector<MrPtr> memory_regions_;
-  std::vector<std::unique_ptr<SharedReceiveQueue>> srqs_;  // one per reactor
+  std::vector<std::unique_ptr<LcoreQueues>> lcores_;  // one per reactor
   std::atomic<unsigned> queue_pairs_{0};
   std::unique_ptr<TcpListener> listener_;
   std::vector<Pending> pending_;

@@ -135,6 +135,8 @@ class Reactor {
   void wake();  // an event-driven owner asleep in wait_ready wakes (any thread)
   void watch(Connection& c);
   void unwatch(Connection& c);
+  void watch_source(ReadySource& source);
+  Connection* watched_connection(uint64_t tag) const;  // nullptr: gone since the tag was taken
   // Takes what the epoll set reports, waiting up to `timeout_ns` (0: not at all); true when
   // an fd signalled.
   bool wait_ready(uint64_t timeout_ns);
@@ -181,7 +183,8 @@ class Reactor {
     Connection* conn;
     uint32_t generation;
   };
-  std::vector<WatchSlot> watch_slots_;  // what an epoll tag names (see watch())
+  std::vector<WatchSlot> watch_slots_;  // what an epoll or ReadySource tag names (see watch())
+  std::vector<ReadySource*> sources_;   // shared readiness its endpoints name (rdma: its CQs)
   std::vector<uint32_t> free_watch_slots_;
   std::mutex handed_mutex_;  // event-handoff: the helper's catch (epoll data) for the worker
   std::vector<uint64_t> handed_;

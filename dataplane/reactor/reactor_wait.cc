@@ -9,6 +9,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
@@ -80,7 +81,8 @@ void Reactor::watch_fd(int fd, std::function<void()> on_ready) {
 // in the same batch) then names an empty or reused slot and is dropped, never dereferenced.
 void Reactor::watch(Connection& c) {
   const int fd = c.endpoint().wait_fd();
-  if (fd < 0) {  // polled every iteration instead
+  ReadySource* source = c.endpoint().ready_source();
+  if (fd < 0 && !source) {  // polled every iteration instead
     ++unwatched_;
     return;
   }
@@ -92,9 +94,21 @@ void Reactor::watch(Connection& c) {
   free_watch_slots_.pop_back();
   WatchSlot& slot = watch_slots_[c.watch_slot_];
   slot.conn = &c;
-  epoll_event ev{EPOLLIN | EPOLLRDHUP | EPOLLET, {.u64 = watch_tag(c.watch_slot_, slot.generation)}};
-  if (epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0)
+  const uint64_t tag = watch_tag(c.watch_slot_, slot.generation);
+  epoll_event ev{EPOLLIN | EPOLLRDHUP | EPOLLET, {.u64 = tag}};
+  if (fd >= 0 && epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0)
     c.fault(std::string("cannot watch the connection: ") + strerror(errno));
+  if (source) {
+    c.endpoint().set_ready_tag(tag);
+    watch_source(*source);
+  }
+}
+
+// A shared source is asked at every readiness check; in the event policies its fd joins the set.
+void Reactor::watch_source(ReadySource& source) {
+  if (std::find(sources_.begin(), sources_.end(), &source) != sources_.end()) return;
+  sources_.push_back(&source);
+  if (policy_ != WaitPolicy::kPoll) watch_fd(source.wait_fd(), [&source] { source.acknowledge(); });
 }
 
 void Reactor::unwatch(Connection& c) {
@@ -103,7 +117,8 @@ void Reactor::unwatch(Connection& c) {
     --unwatched_;
     return;
   }
-  epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, c.endpoint().wait_fd(), nullptr);
+  if (c.endpoint().wait_fd() >= 0)
+    epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, c.endpoint().wait_fd(), nullptr);
   WatchSlot& slot = watch_slots_[c.watch_slot_];
   slot.conn = nullptr;
   slot.generation = slot.generation % (1u << 31) + 1;  // stays in [1, 2^31]
@@ -126,6 +141,7 @@ bool Reactor::wait_ready(uint64_t timeout_ns) {
     const int got = epoll_pwait2(epoll_.get(), events, kEventsPerWait, &timeout, nullptr);
     for (int i = 0; i < got; ++i) tags[n++] = events[i].data.u64;
   }
+  const bool signalled = n > 0;
   for (size_t i = 0; i < n; ++i) {
     const uint64_t tag = tags[i];
     if (tag == kWakeTag) {
@@ -133,20 +149,32 @@ bool Reactor::wait_ready(uint64_t timeout_ns) {
       next_housekeeping_ = 0;  // a hand-off may be waiting: adopt it now
     } else if (tag < kMaxListenerTag) {
       watched_[tag - 1]();
-    } else {
-      const uint32_t slot = static_cast<uint32_t>(tag);
-      const WatchSlot& watched = watch_slots_[slot];
-      if (watched.conn == nullptr || watched.generation != tag >> 32) continue;  // gone since
-      watched.conn->endpoint().check_peer();  // doorbell bytes read, a close seen
-      activate(*watched.conn);
+    } else if (Connection* c = watched_connection(tag)) {
+      c->endpoint().check_peer();  // doorbell bytes read, a close seen
+      activate(*c);
     }
   }
-  return n > 0;
+  for (ReadySource* source : sources_)  // what arrived on shared queues, for idle endpoints
+    do {
+      n = source->take_ready(tags, kEventsPerWait);
+      for (size_t i = 0; i < n; ++i)
+        if (Connection* c = watched_connection(tags[i])) activate(*c);
+    } while (n == kEventsPerWait);
+  return signalled;
+}
+
+Connection* Reactor::watched_connection(uint64_t tag) const {
+  const uint32_t slot = static_cast<uint32_t>(tag);
+  if (slot >= watch_slots_.size()) return nullptr;
+  const WatchSlot& watched = watch_slots_[slot];
+  return watched.generation == tag >> 32 ? watched.conn : nullptr;  // else gone since
 }
 
 void Reactor::sleep_if_idle() {
   if (!active_.empty() || !tx_.empty() || !attention_.empty()) return;  // work left
   if (unwatched_ > 0) return;  // connections only polling can hear
+  for (ReadySource* source : sources_)
+    if (!source->arm()) return;  // something came meanwhile
   const uint64_t deadline = std::min(next_housekeeping_, dispatcher_.next_due_tsc());
   const uint64_t now = rte_rdtsc();
   const uint64_t ns = deadline <= now ? 0

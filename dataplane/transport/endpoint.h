@@ -16,6 +16,23 @@ namespace pollmsgr {
 
 enum class EndpointStatus : uint8_t { kOk, kPeerClosed, kError };
 
+// Readiness an fd per endpoint would make expensive: work for many endpoints that arrives on one
+// shared queue (rdma: its lcore's completion queues). The reactor asks each source its endpoints
+// name at every readiness check, once however many endpoints share it.
+class ReadySource {
+ public:
+  virtual ~ReadySource() = default;
+  // Takes what has arrived for its endpoints; writes the ready tags (Endpoint::set_ready_tag) of
+  // up to `max` idle ones that now have something, and returns how many (the rest: next call).
+  virtual size_t take_ready(uint64_t* tags, size_t max) = 0;
+  // Event policies: readable once something arrives after arm(); -1: the source has none.
+  virtual int wait_fd() const = 0;
+  // Before the reactor sleeps: arms wait_fd; false when something arrived meanwhile.
+  virtual bool arm() = 0;
+  // wait_fd signalled: clears it (the next take_ready finds what came).
+  virtual void acknowledge() = 0;
+};
+
 class Endpoint {
  public:
   virtual ~Endpoint() = default;
@@ -58,6 +75,10 @@ class Endpoint {
   virtual int wait_fd() const = 0;
   virtual bool enter_idle() { return false; }
   virtual void leave_idle() {}
+  // A shared source (of its lcore) that also reports this endpoint ready, besides its wait fd
+  // (nullptr: none); the tag it is to report this endpoint by (set by the owning lcore).
+  virtual ReadySource* ready_source() { return nullptr; }
+  virtual void set_ready_tag(uint64_t) {}
   // Whether the endpoint may be handed to another lcore (a resumed session's owner): not when it
   // is built on its lcore's resources.
   virtual bool movable_between_lcores() const { return true; }
