@@ -2,6 +2,7 @@
 // One RDMA connection's end. Its queue pair receives from its lcore's shared receive queue and
 // completes on its lcore's completion queues (lcore_queues.h). Set-up and teardown live in
 // rdma_transport.cc, the data path in rdma_endpoint_datapath.cc.
+#include <algorithm>
 #include <atomic>
 #include <string>
 #include <vector>
@@ -15,14 +16,17 @@ namespace pollmsgr::verbs {
 
 class RdmaEndpoint final : public Endpoint {
  public:
-  // Large frames a side may have lent to its peer at once. Their descriptors' credits come back
-  // on arrival, so a receiver holds up to this many chunks beyond its credits.
+  // Large frames a side may have lent to its peer at once: up to its credits, at most this many.
+  // Their descriptors' credits come back on arrival, so a receiver holds up to this many chunks
+  // beyond its credits.
   static constexpr uint32_t kMaxLargeLent = 16;
+  static constexpr uint32_t max_lent(uint32_t credits) { return std::min(credits, kMaxLargeLent); }
   // Work requests a queue pair may have posted: SENDs within credits (and as many credit
   // updates), the READs of the large frames lent to us, and for each we lend a window's bind
-  // and its invalidation.
+  // and its invalidation. (It is most of an idle connection's memory: soft-RoCE maps 512 bytes
+  // per entry, rounded up to a power of two; fewer credits, a smaller queue.)
   static constexpr uint32_t send_queue_depth(uint32_t credits) {
-    return 2 * credits + 3 * kMaxLargeLent + 8;
+    return 2 * credits + 3 * max_lent(credits) + 8;
   }
 
   // Ceph's wire has no credits: only the send queue bounds what is posted (and RNR retries, at
@@ -137,7 +141,7 @@ class RdmaEndpoint final : public Endpoint {
   Fifo<Buffer*> tx_posted_;     // SENT, not yet known complete (nullptr: nothing to free)
   Fifo<Buffer*> tx_lent_;       // large buffers the peer may still be reading
   uint32_t lent_released_ = 0;  // ... of which (the oldest) it has released: to invalidate
-  // Type 2 memory windows, one per lent slot (tx_lent_ position modulo kMaxLargeLent), each bound
+  // Type 2 memory windows, one per lent slot (tx_lent_ position modulo its size), each bound
   // to exactly its buffer's frame, for reading, by this queue pair alone; and their current keys.
   std::vector<MwPtr> windows_;
   std::vector<uint32_t> window_keys_;

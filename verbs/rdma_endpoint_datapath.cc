@@ -278,7 +278,7 @@ EndpointStatus RdmaEndpoint::tx_flush() {
 }
 
 uint32_t RdmaEndpoint::bind_window(Buffer* b, size_t& n) {
-  const size_t slot = tx_lent_.tail % kMaxLargeLent;
+  const size_t slot = tx_lent_.tail % tx_lent_.slots.size();
   // The work request names the window by its current key (its last bind's, posted long before),
   // and gives it a new one that no earlier loan had.
   windows_[slot]->rkey = window_keys_[slot];
@@ -299,7 +299,7 @@ uint32_t RdmaEndpoint::bind_window(Buffer* b, size_t& n) {
 }
 
 void RdmaEndpoint::invalidate_window(size_t& n) {
-  const size_t slot = tx_lent_.head % kMaxLargeLent;
+  const size_t slot = tx_lent_.head % tx_lent_.slots.size();
   ibv_send_wr& wr = queues_.burst().wrs[n++];
   wr.wr_id = kSendTag | tx_posted_seq_++;
   wr.opcode = IBV_WR_LOCAL_INV;

@@ -327,7 +327,7 @@ RdmaEndpoint::RdmaEndpoint(RdmaTransport& t, LcoreQueues& queues, UniqueFd side,
         t.options_.max_inline), 1);
   }
   max_inline_ = qa.cap.max_inline_data;
-  for (uint32_t i = 0; large_pool_ && i < kMaxLargeLent; ++i) {
+  for (uint32_t i = 0; large_pool_ && i < max_lent(my_credits_); ++i) {
     windows_.emplace_back(ibv_alloc_mw(device_.pd(), IBV_MW_TYPE_2));
     if (!windows_.back()) {
       queues_.remove_connection();
@@ -340,7 +340,7 @@ RdmaEndpoint::RdmaEndpoint(RdmaTransport& t, LcoreQueues& queues, UniqueFd side,
   rx_.slots.resize(receivable + kMaxLargeLent);
   tx_ready_.slots.resize(my_credits_);  // resized to the peer's grant in connect()
   tx_posted_.slots.resize(send_depth_);
-  tx_lent_.slots.resize(kMaxLargeLent);
+  tx_lent_.slots.resize(max_lent(my_credits_));
 }
 
 void RdmaEndpoint::connect(const QpAddress& peer, uint32_t peer_credits, uint32_t peer_chunk,
