@@ -1,8 +1,9 @@
 #pragma once
 // The per-lcore run-to-completion loop, at the cost of the connections that have work, not of
 // all it owns (a server lcore may hold ten thousand, nearly all idle). One iteration:
-//   1. readiness: one non-blocking epoll_wait on the set of its endpoints' wait fds (every
-//      iteration while nothing is active, else every few microseconds) wakes idle connections
+//   1. readiness: one non-blocking epoll_wait on the set of its endpoints' wait fds, and one
+//      look at each shared ReadySource they name (rdma: the lcore's completion queues), every
+//      iteration while nothing is active, else every few microseconds, wakes idle connections
 //   2. receive on each active connection, parse in place, dispatch inline
 //   3. the dispatcher's due work (on_tick)
 //   4. flush each connection that has something to send: one doorbell each
