@@ -54,13 +54,9 @@ LcoreQueues::LcoreQueues(const Device& device, BufferPool& pool, uint32_t srq_de
 
 LcoreQueues::~LcoreQueues() {  // posted buffers go with the pool
   take_in_retired();
-  while (!retired_.empty()) {
+  while (!retired_.empty()) {  // each freed once its beacon has come, or after its second
     poll();
-    reap_retired(false);
-    if (!retired_.empty() && rte_rdtsc() > next_stale_check_) {
-      next_stale_check_ = rte_rdtsc() + rte_get_tsc_hz() / 1000;
-      reap_retired(true);  // only those past their second
-    }
+    flush_reposts();
   }
   // The queue pairs go before the completion queues they post to (members: qp in retired_).
 }
@@ -137,15 +133,7 @@ bool LcoreQueues::enroll(RdmaEndpoint& endpoint, uint32_t qp_num) {
   take_send_room(1);  // its beacon
   endpoints_[qp_num] = &endpoint;  // set-up, once per connection: may allocate
   woken_.reserve(endpoints_.size());
-  for (size_t i = 0; i < waiting_.size();) {  // in the order they came
-    if (waiting_[i].qp_num == qp_num) {
-      const ibv_wc wc = waiting_[i];
-      waiting_.erase(waiting_.begin() + static_cast<ptrdiff_t>(i));
-      endpoint.on_completion(wc);
-    } else {
-      ++i;
-    }
-  }
+  claim_waiting(qp_num, [&](const ibv_wc& wc) { endpoint.on_completion(wc); });
   return true;
 }
 
@@ -198,15 +186,16 @@ void LcoreQueues::take_in_retired() {
   for (Retired& r : arrived) {
     const uint32_t qp_num = r.qp_num;
     Retired& kept = retired_[qp_num] = std::move(r);
-    for (size_t i = 0; i < waiting_.size();) {
-      if (waiting_[i].qp_num == qp_num) {
-        to_retired(kept, waiting_[i]);
-        waiting_.erase(waiting_.begin() + static_cast<ptrdiff_t>(i));
-      } else {
-        ++i;
-      }
-    }
+    claim_waiting(qp_num, [&](const ibv_wc& wc) { to_retired(kept, wc); });
   }
+}
+
+template <class Take>
+void LcoreQueues::claim_waiting(uint32_t qp_num, Take take) {
+  const auto theirs = std::stable_partition(waiting_.begin(), waiting_.end(),
+                                            [&](const ibv_wc& wc) { return wc.qp_num != qp_num; });
+  for (auto it = theirs; it != waiting_.end(); ++it) take(*it);  // in the order they came
+  waiting_.erase(theirs, waiting_.end());
 }
 
 // Frees the retired queue pairs whose beacon has come (give_up_stale: and those past their

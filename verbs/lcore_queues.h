@@ -105,6 +105,9 @@ class LcoreQueues final : public ReadySource {
   void route(const ibv_wc& wc);
   void to_retired(Retired& r, const ibv_wc& wc);
   void take_in_retired();  // retire()d records, into retired_ (with what waited for them)
+  // Hands the completions that waited for queue pair `qp_num` to `take`, and forgets them.
+  template <class Take>
+  void claim_waiting(uint32_t qp_num, Take take);
   void reap_retired(bool give_up_all);
 
   BufferPool& pool_;

@@ -1,9 +1,7 @@
 // rdma set-up and teardown: the device, the registered pool, the SRQs, the side channel, queue
 // pairs. The data path is in rdma_endpoint_datapath.cc.
-#include <fcntl.h>
 #include <poll.h>
 #include <rte_cycles.h>
-#include <sys/epoll.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -55,7 +53,7 @@ RdmaHello hello(const RdmaOptions& o, uint32_t large_bytes, const QpAddress& qp,
 // --- RdmaTransport ---
 
 RdmaTransport::RdmaTransport(const RdmaOptions& o, size_t reactors, bool event_mode)
-    : options_(o), event_mode_(event_mode) {
+    : options_(o) {
   if (o.credits < kMinCredits)
     throw StartupError(fmt::format("--rdma-credits must be at least {}: one is kept for credit "
                                    "updates, and with 2 each update would call for one back",

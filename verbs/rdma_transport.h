@@ -98,7 +98,6 @@ class RdmaTransport final : public Transport {
   ibv_mr* region_of(const void* addr) const;  // the registration holding addr
 
   RdmaOptions options_;
-  bool event_mode_;
   std::unique_ptr<Device> device_;
   std::unique_ptr<BufferPool> pool_, large_pool_;
   std::vector<MrPtr> memory_regions_;

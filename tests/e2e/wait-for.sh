@@ -27,26 +27,27 @@ wait_for() {
 until_idle() {
   local log=$1 pid=$2 seconds=${3:-60}
   local end=$((SECONDS + seconds)) before last="(none)"
-  while :; do
-    before=$(grep -c "^census: lcore" "$log")
-    kill -USR1 "$pid" 2>/dev/null
-    until [ "$(grep -c "^census: lcore" "$log")" -gt "$before" ] && [ $SECONDS -lt $end ]; do
-      if [ $SECONDS -ge $end ] || ! kill -0 "$pid" 2>/dev/null; then
-        echo "FAILED: waited ${seconds} s for the server's census (kill -USR1) to show nothing held" \
-             "(or the server exited); the last census:"
-        echo "$last"; echo "--- the end of $log"; tail -n 20 "$log"
-        exit 1
-      fi
+  census_count() { grep -c "^census: lcore" "$log"; }
+  while [ $SECONDS -lt $end ] && kill -0 "$pid" 2>/dev/null; do
+    before=$(census_count)
+    kill -USR1 "$pid"
+    while [ "$(census_count)" -le "$before" ] && [ $SECONDS -lt $end ] && kill -0 "$pid" 2>/dev/null; do
       sleep 0.05
     done
-    # The last census: its lines up to the last lcore's (they come together, one print per lcore).
-    last=$(awk '/^census:/ { if (!open) block = ""; open = 1; block = block $0 "\n"
-                             if ($0 ~ /^census: lcore/) open = 0; next } { open = 0 }
-                END { printf "%s", block }' "$log")
-    if ! grep -Eq "[1-9][0-9]* (connections|sessions waiting|bytes of partial frames|held by connections|queue pairs)" <<<"$last"; then
-      echo "the server is idle again; its census:"; echo "$last"
-      return 0
+    if [ "$(census_count)" -gt "$before" ]; then
+      # The last census: its lines up to the last lcore's (they come together, one print per lcore).
+      last=$(awk '/^census:/ { if (!open) block = ""; open = 1; block = block $0 "\n"
+                               if ($0 ~ /^census: lcore/) open = 0; next } { open = 0 }
+                  END { printf "%s", block }' "$log")
+      if ! grep -Eq "[1-9][0-9]* (connections|sessions waiting|bytes of partial frames|held by connections|queue pairs)" <<<"$last"; then
+        echo "the server is idle again; its census:"; echo "$last"
+        return 0
+      fi
     fi
     sleep 0.2
   done
+  echo "FAILED: waited ${seconds} s for the server's census (kill -USR1) to show nothing held" \
+       "(or the server exited); the last census:"
+  echo "$last"; echo "--- the end of $log"; tail -n 20 "$log"
+  exit 1
 }
