@@ -17,7 +17,8 @@ constexpr int kPollBatch = 32;
 }  // namespace
 
 LcoreQueues::LcoreQueues(const Device& device, BufferPool& pool, uint32_t srq_depth,
-                         uint32_t credits, uint32_t send_depth, bool event_mode)
+                         uint32_t credits, uint32_t send_depth, uint64_t send_cq_entries,
+                         bool event_mode)
     : pool_(pool), depth_(srq_depth), credits_(credits) {
   ibv_srq_init_attr attr{};
   attr.attr.max_wr = srq_depth;
@@ -31,15 +32,15 @@ LcoreQueues::LcoreQueues(const Device& device, BufferPool& pool, uint32_t srq_de
     if (!channel_ || fcntl(channel_->fd, F_SETFL, fcntl(channel_->fd, F_GETFL) | O_NONBLOCK) != 0)
       throw StartupError(fmt::format("cannot create a completion channel: {}", strerror(errno)), 1);
   }
-  // Receives: no more than are posted. Sends: as many as the device allows; the queue pairs
-  // share that budget (send_room).
-  const int max_cqe = device.attr().max_cqe;
+  // Receives: no more than are posted. Sends: as many as asked (by default, as many as the
+  // device allows); the queue pairs share that budget (send_room).
+  const int send_entries = static_cast<int>(send_cq_entries);
   recv_cq_.reset(ibv_create_cq(device.context(), static_cast<int>(srq_depth + kPollBatch), nullptr,
                                channel_.get(), 0));
-  send_cq_.reset(ibv_create_cq(device.context(), max_cqe, nullptr, channel_.get(), 0));
+  send_cq_.reset(ibv_create_cq(device.context(), send_entries, nullptr, channel_.get(), 0));
   if (!recv_cq_ || !send_cq_)
     throw StartupError(fmt::format("cannot create completion queues of {} and {} entries on {}: {}",
-                                   srq_depth + kPollBatch, max_cqe, device.name(),
+                                   srq_depth + kPollBatch, send_entries, device.name(),
                                    strerror(errno)), 1);
   send_room_ = send_cq_->cqe > static_cast<int>(kSendReserve) ? send_cq_->cqe - kSendReserve : 0;
   burst_.wrs.resize(send_depth);
@@ -129,7 +130,9 @@ void LcoreQueues::post_reposts() {
 // --- completions ---
 
 bool LcoreQueues::enroll(RdmaEndpoint& endpoint, uint32_t qp_num) {
-  if (send_room_ == 0) return false;
+  // Beyond its beacon, room for one largest burst stays free, so that the connections already
+  // here can always send.
+  if (send_room_ <= burst_.wrs.size()) return false;
   take_send_room(1);  // its beacon
   endpoints_[qp_num] = &endpoint;  // set-up, once per connection: may allocate
   woken_.reserve(endpoints_.size());

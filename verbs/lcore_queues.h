@@ -30,9 +30,10 @@ class LcoreQueues final : public ReadySource {
   // before they enrolled (at most the accepting lcore's set-ups in progress), and a margin.
   static constexpr unsigned kSendReserve = 128;
 
-  // send_depth: what one queue pair may have posted (the largest burst). Throws StartupError.
+  // send_depth: what one queue pair may have posted (the largest burst); send_cq_entries: the
+  // send completion queue's size, which bounds the lcore's connections. Throws StartupError.
   LcoreQueues(const Device& device, BufferPool& pool, uint32_t srq_depth, uint32_t credits,
-              uint32_t send_depth, bool event_mode);
+              uint32_t send_depth, uint64_t send_cq_entries, bool event_mode);
   ~LcoreQueues() override;
   ibv_srq* srq() const { return srq_.get(); }
   ibv_cq* recv_cq() const { return recv_cq_.get(); }
@@ -52,7 +53,8 @@ class LcoreQueues final : public ReadySource {
 
   // --- completions ---
   // An endpoint's completions go to it from now on (those that waited for it first). False when
-  // the send completion queue has no room left for one more queue pair's beacon.
+  // the send completion queue has no room left for one more queue pair's beacon beside one
+  // largest burst.
   bool enroll(RdmaEndpoint& endpoint, uint32_t qp_num);
   void withdraw(uint32_t qp_num);
   // Reaps a batch from each completion queue, handing every completion to its owner; returns how

@@ -78,6 +78,13 @@ RdmaTransport::RdmaTransport(const RdmaOptions& o, size_t reactors, bool event_m
   check("a send queue of", send_depth, static_cast<uint64_t>(a.max_qp_wr), "max_qp_wr", "--rdma-credits");
   check("a shared receive queue of", o.srq_depth, static_cast<uint64_t>(a.max_srq_wr), "max_srq_wr", "--rdma-srq-depth");
   check("a receive completion queue of", o.srq_depth + 32ull, static_cast<uint64_t>(a.max_cqe), "max_cqe", "--rdma-srq-depth");
+  const uint64_t send_cq = o.send_cq_entries ? o.send_cq_entries : static_cast<uint64_t>(a.max_cqe);
+  check("a send completion queue of", send_cq, static_cast<uint64_t>(a.max_cqe), "max_cqe", "send_cq_entries");
+  // Room for the reserve, one queue pair's beacon and its largest burst.
+  if (send_cq < LcoreQueues::kSendReserve + send_depth + 1ull)
+    throw StartupError(fmt::format("a send completion queue of {} entries holds less than one "
+                                   "connection's sends ({} with the reserve): raise send_cq_entries",
+                                   send_cq, LcoreQueues::kSendReserve + send_depth + 1));
   check("work requests with", 1, static_cast<uint64_t>(a.max_sge), "max_sge", "nothing: the device cannot gather");
   check("receive buffers of", o.chunk_bytes, a.max_mr_size, "max_mr_size", "--rdma-chunk-kb");
 
@@ -108,7 +115,7 @@ RdmaTransport::RdmaTransport(const RdmaOptions& o, size_t reactors, bool event_m
     });
   for (size_t i = 0; i < reactors; ++i)
     lcores_.push_back(std::make_unique<LcoreQueues>(*device_, *pool_, o.srq_depth, o.credits,
-                                                    send_depth, event_mode));
+                                                    send_depth, send_cq, event_mode));
 }
 
 RdmaTransport::~RdmaTransport() = default;

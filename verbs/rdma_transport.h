@@ -42,6 +42,7 @@ struct RdmaOptions {
   uint32_t large_buffers = 64;      // ... of which the process has this many (0: no READs)
   uint32_t srq_depth = 8192;        // receive buffers one lcore may have posted
   uint32_t max_inline = 128;        // SENDs this small are copied into the work request
+  uint32_t send_cq_entries = 0;     // each lcore's send completion queue (0: the device's largest)
   RdmaWire wire = RdmaWire::kPollmsgr;  // what connect() speaks; accept() serves both
   uint32_t ceph_peer_buffer_bytes = 16u << 10;  // Ceph's ms_async_rdma_buffer_size at the peer
 };

@@ -13,6 +13,7 @@
 #include "dataplane/runtime/startup_error.h"
 #include "tests/hostile/rdma_raw_peer.h"
 #include "tests/unit/eal_environment.h"
+#include "verbs/lcore_queues.h"
 #include "verbs/rdma_endpoint.h"
 #include "verbs/rdma_transport.h"
 
@@ -91,8 +92,9 @@ void stream(Endpoint& from, Endpoint& to, size_t bytes) {
 struct Server {
   RdmaTransport transport, client_transport;
   HostPort address;
-  explicit Server(uint16_t port)
-      : transport(small_options(), 1, false), client_transport(small_options(), 1, false),
+  explicit Server(uint16_t port, const RdmaOptions& server = small_options(),
+                  const RdmaOptions& clients = small_options())
+      : transport(server, 1, false), client_transport(clients, 1, false),
         address(parse_host_port("127.0.0.1:" + std::to_string(port))) {
     transport.listen(address);
   }
@@ -140,6 +142,15 @@ TEST(Verbs, BadChoicesAreClearErrors) {
   RdmaOptions one = small_options();
   one.credits = kMinCredits - 1;
   EXPECT_NE(startup_error_of([&] { RdmaTransport t(one, 1, false); }).find("at least 3"),
+            std::string::npos);
+  RdmaOptions tiny_cq = small_options();
+  tiny_cq.send_cq_entries = LcoreQueues::kSendReserve;
+  EXPECT_NE(startup_error_of([&] { RdmaTransport t(tiny_cq, 1, false); })
+                .find("holds less than one connection's sends"),
+            std::string::npos);
+  RdmaOptions huge_cq = small_options();
+  huge_cq.send_cq_entries = 1u << 30;
+  EXPECT_NE(startup_error_of([&] { RdmaTransport t(huge_cq, 1, false); }).find("max_cqe"),
             std::string::npos);
 }
 
@@ -274,6 +285,48 @@ TEST(Verbs, CompletionsOfManyQueuePairsOnOneQueueReachTheirOwn) {
   servers.clear();
   clients.clear();
   EXPECT_EQ(s.transport.census().queue_pairs, 0u);
+}
+
+// The lcore's queue pairs share its send completion queue: a connection past what it holds is
+// refused with a clear error, the others carry on, and the room a closed one held comes back.
+TEST(Verbs, PastTheSendCompletionQueueAConnectionIsRefusedAndTheOthersCarryOn) {
+  RdmaOptions server = small_options();
+  server.send_cq_entries = LcoreQueues::kSendReserve + RdmaEndpoint::send_queue_depth(server.credits) + 1;
+  server.srq_depth = 1024;  // receive buffers are not what runs out first
+  server.buffers = 2048;
+  RdmaOptions clients = server;
+  clients.send_cq_entries = 0;  // the device's largest: the clients' lcore never fills
+  Server s(18508, server, clients);
+  std::vector<std::pair<std::unique_ptr<Endpoint>, std::unique_ptr<Endpoint>>> live;
+  std::unique_ptr<Endpoint> refused;
+  // A few hundred at most: the device may round the queue up (soft-RoCE: to 2^n - 1 entries).
+  for (int i = 0; i < 600 && !refused; ++i) {
+    auto [server_ep, client_ep] = s.accept_client();
+    ASSERT_TRUE(server_ep && client_ep) << "connection " << i;
+    if (server_ep->tx_flush() == EndpointStatus::kOk)  // its first run on the lcore
+      live.emplace_back(std::move(server_ep), std::move(client_ep));
+    else
+      refused = std::move(server_ep);
+  }
+  ASSERT_TRUE(refused) << live.size() << " connections and none refused";
+  EXPECT_NE(std::string(refused->failure()).find("send completion queue is full"), std::string::npos)
+      << refused->failure();
+  ASSERT_GE(live.size(), 1u);
+  refused.reset();
+  stream(*live.front().second, *live.front().first, 20000);  // the first and the last carry on
+  stream(*live.back().first, *live.back().second, 20000);
+  // One closes; once its queue pair's flush has come back (the lcore polls as it serves the
+  // others), a new connection fits.
+  live.pop_back();
+  bool fits = false;
+  for (int attempt = 0; attempt < 200 && !fits; ++attempt) {
+    stream(*live.front().second, *live.front().first, 1000);
+    auto [server_ep, client_ep] = s.accept_client();
+    ASSERT_TRUE(server_ep && client_ep);
+    fits = server_ep->tx_flush() == EndpointStatus::kOk;
+    if (fits) stream(*client_ep, *server_ep, 20000);
+  }
+  EXPECT_TRUE(fits) << "no room came back after a connection closed";
 }
 
 // Point 12 of the hostile-peer issue: a lent frame is readable by its own peer, exactly and only
