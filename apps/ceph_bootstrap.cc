@@ -9,6 +9,8 @@
 namespace pollmsgr::perf {
 namespace {
 
+constexpr uint32_t kMaxPgNum = 1u << 17;  // twice Ceph's mon_max_pool_pg_num default
+
 HostPort v2_address(const nlohmann::json& osd) {
   for (const auto& a : osd.at("public_addrs").at("addrvec"))
     if (a.at("type") == "v2") {
@@ -42,6 +44,10 @@ CephClusterView query_ceph_cluster(Transport& transport, const HostPort& mon,
       }
     if (v.pool_name.empty())
       throw StartupError(fmt::format("the cluster has no pool '{}' (ceph osd pool ls)", pool), 1);
+    // One mon command per PG follows: a map's word is checked before it sizes any work.
+    if (v.pg_num == 0 || v.pg_num > kMaxPgNum)
+      throw StartupError(fmt::format("the monitor says pool '{}' has pg_num {}, which no Ceph "
+                                     "pool has (1 to {} here)", pool, v.pg_num, kMaxPgNum), 1);
     for (const auto& o : dump.at("osds"))
       if (o.at("up").get<int>() == 1) v.osds[o.at("osd").get<int>()] = v2_address(o);
     for (uint32_t seed = 0; seed < v.pg_num; ++seed) {

@@ -101,6 +101,11 @@ bool MonSession::receive() {
   endpoint_->rx_release(in.size());
   if (e != proto::ProtoError::kOk)
     throw StartupError(fmt::format("msgr2 with {}: {}", where_, to_string(e)), 1);
+  // Our answers (KEEPALIVE2_ACKs, ...) wait in out_ while the mon does not read them: a mon
+  // that sends and never reads would grow it without end.
+  if (out_.bytes.size() > kMaxUnsentBytes)
+    throw StartupError(fmt::format("{} sends faster than it reads: {} KiB of our answers unsent "
+                                   "(a flood?)", where_, out_.bytes.size() >> 10), 1);
   return true;
 }
 
@@ -125,15 +130,16 @@ void MonSession::flush() {
 
 template <class Done>
 void MonSession::wait(const std::string& what, Done done) {
-  for (unsigned idle = 0; !done();) {
+  for (unsigned turn = 1; !done(); ++turn) {
+    // The deadline holds whether or not anything arrives: a flood must not outlast it.
+    if (turn % 1024 == 0) check_time(what);
     if (receive()) {
       flush();
       continue;
     }
     endpoint_->tx_flush();  // e.g. credits owed
-    if (++idle % 1024 == 0) {  // a syscall at most: not on every empty poll
+    if (turn % 1024 == 0) {  // a syscall at most: not on every empty poll
       endpoint_->check_peer();
-      check_time(what);
       usleep(100);
     }
   }

@@ -40,6 +40,7 @@ class MonSession final : public proto::SessionHandler {
 
  private:
   using Clock = std::chrono::steady_clock;
+  static constexpr size_t kMaxUnsentBytes = 4u << 20;
   void flush();  // everything in out_ to the endpoint, receiving meanwhile
   bool receive();  // what has arrived into the session; false when nothing had
   template <class Done>

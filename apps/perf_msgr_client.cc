@@ -175,11 +175,15 @@ int main(int argc, char** argv) {
     }
     PingWorkload ping{f.concurrency, f.ios, osd.think_cycles, 0, 0, transport.inject_faults};
 
-    std::vector<std::unique_ptr<Reactor>> reactors(lcores.size());
+    // What the dispatchers touch first, the reactors last: a reactor destroyed with
+    // connections tells their dispatcher (on_fault), so everything that reads outlives it.
+    std::vector<OsdJob> osd_jobs(f.ping ? 0 : f.numjobs);
+    std::vector<PingJob> ping_jobs(f.ping ? f.numjobs : 0);
     std::vector<Reactor*> reactor_ptrs(lcores.size());
     std::vector<std::unique_ptr<ClientWorkload>> dispatchers;
     std::vector<std::unique_ptr<IdleCrowd>> crowds;
     std::vector<std::unique_ptr<CrowdRouter>> routers;
+    std::vector<std::unique_ptr<Reactor>> reactors(lcores.size());
     for (size_t i = 0; i < lcores.size(); ++i) {
       if (f.ping)
         dispatchers.push_back(std::make_unique<PingDispatcher>(ping, reactor_ptrs[i]));
@@ -201,8 +205,6 @@ int main(int argc, char** argv) {
       const size_t r = k % reactors.size();
       crowds[r]->add(messenger.connect_to(server, *reactors[r]));
     }
-    std::vector<OsdJob> osd_jobs(f.ping ? 0 : f.numjobs);
-    std::vector<PingJob> ping_jobs(f.ping ? f.numjobs : 0);
     // ceph: jobs take the OSDs that are some PG's primary in turn.
     std::vector<int> primaries(cluster.primary_of_pg);
     std::sort(primaries.begin(), primaries.end());

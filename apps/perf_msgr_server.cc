@@ -88,9 +88,12 @@ class ServerDispatcher final : public Dispatcher {
       delete b;
       c.user = nullptr;
     }
-    // A handshake that fails is worth a line (a client of the wrong kind, a bad peer), at most
-    // ten a second; a session that ends, only with --verbose.
-    if (verbose_ || !c.session().was_ready()) log_.print(fmt::format("connection {} closed: {}", c.id(), why));
+    // Why a connection was closed is worth a line (a bad peer, a limit reached), at most ten a
+    // second; a client's goodbye and our own shutdown, only with --verbose.
+    const bool goodbye = c.session().was_ready() &&
+                         (why == "peer closed the connection" || why.ends_with("session reset by peer"));
+    if (why != kShutdownReason && (verbose_ || !goodbye))
+      log_.print(fmt::format("connection {} closed: {}", c.id(), why));
   }
 
   void on_refused(std::string_view why) override { log_.print(std::string(why)); }

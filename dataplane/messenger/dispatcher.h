@@ -9,6 +9,9 @@ namespace pollmsgr {
 
 class Connection;
 
+// The `why` of on_fault for every connection a reactor still holds when it is destroyed.
+inline constexpr std::string_view kShutdownReason = "the reactor shut down";
+
 // Called inline on the lcore that owns the connection (like Ceph's fast dispatch). One
 // dispatcher per reactor: nothing here is shared between lcores.
 class Dispatcher {
@@ -25,7 +28,9 @@ class Dispatcher {
   // A lossless session's transport failed; the session waits (a client redials) for a new one.
   // Once per outage (the redials that fail after it are not told).
   virtual void on_transport_fault(Connection&, std::string_view /*why*/) {}
-  // The connection is about to be destroyed (peer gone, protocol fault, shutdown).
+  // The connection is about to be destroyed (peer gone, protocol fault, shutdown). A reactor
+  // being destroyed calls it for each connection it still holds, with kShutdownReason: the
+  // dispatcher, and whatever it keeps in Connection::user, must outlive its reactor.
   virtual void on_fault(Connection&, std::string_view /*why*/) {}
   // The messenger turned a new connection away before it reached a reactor (its limit of
   // connections, a full inbox): on the first reactor's lcore, which accepts. `why` says which.

@@ -63,7 +63,15 @@ Reactor::Reactor(unsigned lcore, Dispatcher& dispatcher, WaitPolicy policy)
 
 Reactor::~Reactor() {
   Connection* c;
-  while (inbox_.pop(c)) delete c;  // handed off but never adopted
+  while (inbox_.pop(c)) delete c;  // handed off but never adopted: the app never saw it
+  // Every connection the app saw hears of its end before it goes, and goes before what it
+  // gives back to (spare queues and rings, the wait set) is destroyed with the members.
+  for (auto& p : parked_) connections_.push_back(std::move(p.conn));
+  parked_.clear();
+  while (!connections_.empty()) {
+    dispatcher_.on_fault(*connections_.back(), kShutdownReason);
+    connections_.pop_back();
+  }
 }
 
 bool Reactor::on_owner_thread() const {

@@ -28,6 +28,13 @@ namespace {
 constexpr size_t kPage = 4096, kHugePage = 2u << 20;
 constexpr uint32_t kVersion = 2;
 constexpr unsigned kRequiredSeals = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL;
+#ifndef F_SEAL_FUTURE_WRITE
+#define F_SEAL_FUTURE_WRITE 0x0010  // Linux 5.1
+#endif
+// Our own halves also carry F_SEAL_FUTURE_WRITE, added once we have mapped them: a memfd's inode
+// is mode 0777, so a peer can reopen the descriptor we hand it (/proc/self/fd/N) read-write;
+// this seal makes every new writable mapping, write() and hole punch of it fail, ours included.
+constexpr unsigned kOwnSeals = kRequiredSeals | F_SEAL_FUTURE_WRITE;
 static_assert(sizeof(ShmControl) <= kPage);
 
 // What each side sends the other, with its memfd (read-only) as SCM_RIGHTS.
@@ -122,22 +129,21 @@ std::string check_peer_memfd(int fd, uint32_t ring_bytes, uint32_t max_ring, boo
   return {};
 }
 
-// Our half: a sealed memfd (hugetlb where possible: fewer TLB misses for the peer's reads),
-// its hugepages taken now, so that a shortage shows at set-up and never as a fault later.
+// Our half: a memfd (hugetlb where possible: fewer TLB misses for the peer's reads), its
+// hugepages taken now, so that a shortage shows at set-up and never as a fault later. Sealed by
+// make_own_half once mapped.
 UniqueFd create_half(uint32_t ring_bytes, bool try_huge, bool& huge) {
   huge = try_huge && ring_bytes % kHugePage == 0;
   UniqueFd fd;
   if (huge) {
     const off_t size = static_cast<off_t>(control_bytes(true) + ring_bytes);
     fd.reset(memfd_create("pollmsgr-shm", MFD_CLOEXEC | MFD_HUGETLB | MFD_ALLOW_SEALING));
-    if (!fd || ftruncate(fd.get(), size) != 0 || fallocate(fd.get(), 0, 0, size) != 0 ||
-        fcntl(fd.get(), F_ADD_SEALS, kRequiredSeals) != 0)
+    if (!fd || ftruncate(fd.get(), size) != 0 || fallocate(fd.get(), 0, 0, size) != 0)
       huge = false;
   }
   if (!huge) {
     fd.reset(memfd_create("pollmsgr-shm", MFD_CLOEXEC | MFD_ALLOW_SEALING));
-    if (!fd || ftruncate(fd.get(), static_cast<off_t>(kPage + ring_bytes)) != 0 ||
-        fcntl(fd.get(), F_ADD_SEALS, kRequiredSeals) != 0)
+    if (!fd || ftruncate(fd.get(), static_cast<off_t>(kPage + ring_bytes)) != 0)
       throw StartupError("shm: cannot create a memfd: " + errno_text(), 1);
   }
   return fd;
@@ -158,6 +164,30 @@ class ShmMapping {
       base_ = nullptr;
       throw StartupError("shm: cannot reserve address space: " + errno_text(), 1);
     }
+    try {
+      map(fd, ring_bytes, huge, writable);
+    } catch (...) {  // the destructor does not run for a constructor that throws
+      munmap(base_, len_);
+      throw;
+    }
+  }
+  ~ShmMapping() {
+    PeerMemoryGuard::remove(guard_);
+    if (base_) munmap(base_, len_);
+  }
+  ShmMapping(const ShmMapping&) = delete;
+  ShmMapping& operator=(const ShmMapping&) = delete;
+
+  ShmControl* control() const { return control_; }
+  uint8_t* ring() const { return ring_; }
+  bool huge() const { return huge_; }
+  bool faulted() const { return PeerMemoryGuard::faulted(guard_); }
+
+ private:
+  // Maps the half into the reserved span; throws StartupError when it cannot (a peer's
+  // descriptor opened write-only, no memory).
+  void map(int fd, uint32_t ring_bytes, bool huge, bool writable) {
+    const size_t control = control_bytes(huge), align = huge ? kHugePage : kPage;
     const auto start = (reinterpret_cast<uintptr_t>(base_) + align - 1) & ~(align - 1);
     const int prot = writable ? PROT_READ | PROT_WRITE : PROT_READ;
     auto map_at = [&](uintptr_t at, size_t len, off_t offset) {
@@ -175,19 +205,7 @@ class ShmMapping {
       if (guard_ < 0) throw StartupError("shm: too many peer mappings at once", 1);
     }
   }
-  ~ShmMapping() {
-    PeerMemoryGuard::remove(guard_);
-    if (base_) munmap(base_, len_);
-  }
-  ShmMapping(const ShmMapping&) = delete;
-  ShmMapping& operator=(const ShmMapping&) = delete;
 
-  ShmControl* control() const { return control_; }
-  uint8_t* ring() const { return ring_; }
-  bool huge() const { return huge_; }
-  bool faulted() const { return PeerMemoryGuard::faulted(guard_); }
-
- private:
   void* base_ = nullptr;
   size_t len_ = 0;
   ShmControl* control_ = nullptr;
@@ -207,6 +225,8 @@ OwnHalf make_own_half(const ShmOptions& o) {
   OwnHalf half{create_half(o.ring_bytes, o.hugetlb, huge), nullptr};
   half.map = std::make_unique<ShmMapping>(half.fd.get(), o.ring_bytes, huge, true);
   new (half.map->control()) ShmControl{ShmControl::kMagic, o.ring_bytes, huge};
+  if (fcntl(half.fd.get(), F_ADD_SEALS, kOwnSeals) != 0)
+    throw StartupError("shm: cannot seal a memfd: " + errno_text(), 1);
   return half;
 }
 }  // namespace
@@ -360,20 +380,11 @@ class ShmListener {
 
   // Never blocks: takes new clients, and finishes the set-up of those whose hello is in. A
   // client turned away comes back as nullptr with `refused` saying why.
+  // A client sends its hello the moment it connects, so an honest one is usually served as it
+  // is taken, and otherwise at the next call, before any new client can take its slot: the
+  // set-ups already waiting are looked at first, and a burst takes fewer new clients than there
+  // are slots. Only set-ups silent since then are dropped for newcomers, the oldest first.
   std::unique_ptr<ShmEndpoint> accept(std::string& refused) {
-    for (int taken = 0; taken < kAcceptBurst; ++taken) {
-      UniqueFd fd(accept4(listen_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
-      if (!fd) break;
-      // Slots full: the oldest set-up goes, so that silent ones can delay a new client by no
-      // more than it takes to cycle them out, never lock it out.
-      if (pending_.size() >= options_.max_pending_setups) drop_oldest_pending();
-      if (auto e = check_peer_uid(fd.get(), allowed(options_.allowed_uids), "the client"); !e.empty()) {
-        refused = "refused an shm client: " + e;
-        return nullptr;
-      }
-      if (!watch(fd.get())) continue;
-      pending_.push_back({std::move(fd), rte_rdtsc() + ms_to_tsc(options_.setup_timeout_ms)});
-    }
     const uint64_t now = rte_rdtsc();
     for (size_t i = 0; i < pending_.size(); ++i) {
       ShmHello hello;
@@ -385,13 +396,27 @@ class ShmListener {
       epoll_ctl(ready_.get(), EPOLL_CTL_DEL, taken.sock.get(), nullptr);
       pending_[i] = std::move(pending_.back());
       pending_.pop_back();
-      --i;
-      if (got == 0)
-        error = fmt::format("no set-up message within {} ms", options_.setup_timeout_ms);
-      if (got > 0)
-        if (auto ep = serve(std::move(taken.sock), hello, memfd.get(), error)) return ep;
-      refused = "refused an shm client: " + error;
-      return nullptr;
+      if (got == 0) error = fmt::format("no set-up message within {} ms", options_.setup_timeout_ms);
+      return settle(std::move(taken.sock), got, hello, memfd, error, refused);
+    }
+    for (size_t taken = 0; taken < std::min<size_t>(kAcceptBurst, options_.max_pending_setups / 2 + 1);
+         ++taken) {
+      UniqueFd fd(accept4(listen_.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
+      if (!fd) break;
+      if (auto e = check_peer_uid(fd.get(), allowed(options_.allowed_uids), "the client"); !e.empty()) {
+        refused = "refused an shm client: " + e;
+        return nullptr;
+      }
+      ShmHello hello;
+      UniqueFd memfd;
+      std::string error;
+      if (const int got = receive_hello(fd.get(), hello, memfd, error); got != 0)
+        return settle(std::move(fd), got, hello, memfd, error, refused);
+      // Slots full: the oldest silent set-up goes, so that silent ones can delay a new client by
+      // no more than it takes to cycle them out, never lock it out.
+      if (pending_.size() >= options_.max_pending_setups) drop_oldest_pending();
+      if (!watch(fd.get())) continue;
+      pending_.push_back({std::move(fd), rte_rdtsc() + ms_to_tsc(options_.setup_timeout_ms)});
     }
     return nullptr;
   }
@@ -401,6 +426,17 @@ class ShmListener {
     UniqueFd sock;
     uint64_t deadline;
   };
+
+  // A set-up whose hello came (got > 0) is served; one that failed (got < 0, or timed out with
+  // `error` set) is refused.
+  std::unique_ptr<ShmEndpoint> settle(UniqueFd sock, int got, const ShmHello& hello,
+                                      const UniqueFd& memfd, std::string& error,
+                                      std::string& refused) {
+    if (got > 0)
+      if (auto ep = serve(std::move(sock), hello, memfd.get(), error)) return ep;
+    refused = "refused an shm client: " + error;
+    return nullptr;
+  }
 
   std::unique_ptr<ShmEndpoint> serve(UniqueFd sock, const ShmHello& hello, int memfd,
                                      std::string& error) {
@@ -466,6 +502,9 @@ Transport::Accepted ShmTransport::accept(const Placement& place) {
 std::unique_ptr<Endpoint> ShmTransport::connect(const HostPort& server, size_t, uint64_t, bool wait) {
   const std::string where = fmt::format("the shm server at {}", server.to_string());
   const std::string path = shm_socket_path(options_, server);
+  // Our half first: the hello follows the connect at once, and the server serves a set-up
+  // whose hello is in before any newcomer can take its slot.
+  OwnHalf own = make_own_half(options_);
   UniqueFd sock(socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
   sockaddr_un sa = unix_address(path);
   if (::connect(sock.get(), reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0)
@@ -474,7 +513,6 @@ std::unique_ptr<Endpoint> ShmTransport::connect(const HostPort& server, size_t, 
                                    where, errno_text(), path), 1);
   if (auto e = check_peer_uid(sock.get(), allowed(options_.allowed_uids), "the server"); !e.empty())
     throw StartupError(fmt::format("{} ({}): {}", where, path, e), 1);
-  OwnHalf own = make_own_half(options_);
   if (!send_hello(sock.get(), own.fd.get(), options_.ring_bytes))
     throw StartupError(fmt::format("cannot set up with {}: {}", where, errno_text()), 1);
   auto ep = std::unique_ptr<ShmEndpoint>(
