@@ -134,10 +134,13 @@ bool Connection::poll_rx(uint64_t now) {
     unfinished_bytes_ = 0;
   }
   if (e != proto::ProtoError::kOk) fault(std::string("msgr2: ") + std::string(to_string(e)));
-  // Partial frames count against the lcore's budget: the connection whose growth passes it goes.
+  // Partial frames count against the lcore's budget. Past it, the holders that have stalled
+  // go first (Reactor::evict_stalled_holders); the connection that grows goes only when no
+  // stalled one is left to make room.
   if (const size_t held = session_.reassembly_capacity(); owner_ && held != reassembly_charged_) {
     const size_t was = std::exchange(reassembly_charged_, held);
-    if (!owner_->charge_reassembly(was, held) && !faulted())
+    if (!owner_->charge_reassembly(was, held) && !owner_->evict_stalled_holders(*this, now) &&
+        !faulted())
       fault(fmt::format("its partial frame ({:.1f} MiB) took the lcore's partial frames to "
                         "{:.1f} MiB, past their budget ({} MiB, --rx-budget-mb)",
                         double(held) / (1 << 20), double(owner_->reassembly_bytes()) / (1 << 20),

@@ -8,6 +8,8 @@
 
 #include <algorithm>
 
+#include <fmt/format.h>
+
 #include "dataplane/reactor/owner_check.h"
 #include "dataplane/runtime/startup_error.h"
 #include "dataplane/runtime/tsc.h"
@@ -264,6 +266,26 @@ void Reactor::tend_timers(uint64_t now) {
     }
     c.on_timer(now);
   }
+}
+
+bool Reactor::evict_stalled_holders(Connection& growing, uint64_t now) {
+  const uint64_t stalled = us_to_tsc(double(kStalledUs));
+  while (reassembly_bytes_ > reassembly_budget_) {
+    Connection* victim = nullptr;  // a scan, but only when the budget is passed
+    for (auto& c : connections_)
+      if (c.get() != &growing && c->reassembly_charged_ > 0 && !c->faulted() &&
+          c->heard_at_tsc_ + stalled <= now &&
+          (!victim || c->heard_at_tsc_ < victim->heard_at_tsc_))
+        victim = c.get();
+    if (!victim) return false;
+    const size_t held = victim->reassembly_charged_;
+    victim->uncharge_reassembly();
+    victim->fault(fmt::format("its partial frame ({:.1f} MiB) made no progress for {:.1f} s while "
+                              "the lcore's partial frames passed their budget ({} MiB, "
+                              "--rx-budget-mb)", double(held) / (1 << 20),
+                              tsc_to_seconds(now - victim->heard_at_tsc_), reassembly_budget_ >> 20));
+  }
+  return true;
 }
 
 void Reactor::drop(Connection& c, const std::string& why) {

@@ -98,6 +98,11 @@ class Reactor {
     reassembly_bytes_ = reassembly_bytes_ - was + now;
     return now <= was || reassembly_budget_ == 0 || reassembly_bytes_ <= reassembly_budget_;
   }
+  // Past the budget: closes connections holding partial frames that have made no progress
+  // for kStalledUs (the longest stalled first), other than `growing`, until the lcore is
+  // within it again; false when it is not (then `growing` is the one to go).
+  bool evict_stalled_holders(Connection& growing, uint64_t now);
+  static constexpr uint64_t kStalledUs = 100000;
   size_t reassembly_budget() const { return reassembly_budget_; }
   size_t reassembly_bytes() const { return reassembly_bytes_; }
 
