@@ -5,8 +5,6 @@
 //   pg-num-huge  ... of pg_num 4294967295
 //   flood        streams KEEPALIVE2 frames as fast as it can and reads nothing more
 // The client must say what was wrong and exit 1, never crash, hang or grow without bound.
-#include <sys/resource.h>
-
 #include <chrono>
 #include <string>
 
@@ -20,19 +18,6 @@ using namespace pollmsgr::proto;
 namespace {
 
 constexpr const char* kWho = "bad_mon_server";
-
-int listen_on(uint16_t port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(port);
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0 || listen(fd, 4) != 0)
-    test::die(kWho, "cannot listen on 127.0.0.1:" + std::to_string(port));
-  return fd;
-}
 
 // A monmap front whose fsid decodes (all the client reads of it).
 std::vector<uint8_t> monmap_front() {
@@ -62,7 +47,7 @@ std::vector<uint8_t> command_ack_front() {
 int main(int argc, char** argv) {
   if (argc != 3) test::die(kWho, "usage: bad_mon_server PORT MODE");
   const std::string mode = argv[2];
-  const int listener = listen_on(static_cast<uint16_t>(std::atoi(argv[1])));
+  const int listener = test::listen_loopback(kWho, static_cast<uint16_t>(std::atoi(argv[1])));
   std::printf("%s: listening, mode %s\n", kWho, mode.c_str());
   std::fflush(stdout);
   const int fd = accept(listener, nullptr, nullptr);

@@ -24,19 +24,6 @@ namespace {
 
 constexpr const char* kWho = "bad_osd_server";
 
-int listen_on(uint16_t port) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  int one = 1;
-  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  sockaddr_in sa{};
-  sa.sin_family = AF_INET;
-  sa.sin_port = htons(port);
-  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0 || listen(fd, 4) != 0)
-    test::die(kWho, "cannot listen on 127.0.0.1:" + std::to_string(port));
-  return fd;
-}
-
 struct Reply {
   MsgHeader2 header;
   std::vector<uint8_t> front, data;
@@ -47,7 +34,7 @@ struct Reply {
 int main(int argc, char** argv) {
   if (argc != 3) test::die(kWho, "usage: bad_osd_server PORT MODE");
   const std::string mode = argv[2];
-  const int listener = listen_on(static_cast<uint16_t>(std::atoi(argv[1])));
+  const int listener = test::listen_loopback(kWho, static_cast<uint16_t>(std::atoi(argv[1])));
   std::printf("bad_osd_server: listening, mode %s\n", mode.c_str());
   std::fflush(stdout);
   const int fd = accept(listener, nullptr, nullptr);

@@ -16,7 +16,12 @@
 //             lcore's partial frames past the budget: the server must close stallers (not the
 //             mover) and answer the mover.
 // Exits 0 when the server did what it must (and says so), 1 when it did not.
+#include <signal.h>
+
 #include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <string>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -200,7 +205,25 @@ int hog(uint16_t port) {
     const std::vector<uint8_t> frame = write_op(*stallers.back(), part);
     stallers.back()->send_raw({frame.data(), frame.size() - 4096});
   }
-  // Past the server's idea of a stall (100 ms without progress), by construction of the attack.
+  // The server has read them all when its census (kill -USR1, $SERVER_PID, printed to
+  // $SERVER_LOG) holds their partial frames; from then on they are stalled, and after 300 ms
+  // past its idea of a stall (100 ms without progress), whatever the load.
+  const char* pid = std::getenv("SERVER_PID");
+  const char* log = std::getenv("SERVER_LOG");
+  if (!pid || !log) test::die(kWho, "hog needs SERVER_PID and SERVER_LOG (tests/hostile/with-bystander)");
+  const size_t want = stallers.size() * (part.size() - 4096);
+  size_t held = 0;
+  for (int tries = 0; held < want; ++tries) {
+    if (tries == 600)
+      test::die(kWho, "the server's census never showed the stallers' " + std::to_string(want) +
+                          " bytes of partial frames in 60 s (last: " + std::to_string(held) + ")");
+    kill(std::atoi(pid), SIGUSR1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::ifstream in(log);
+    for (std::string line; std::getline(in, line);)
+      if (auto at = line.find(" sessions waiting, "); at != std::string::npos)
+        held = std::strtoull(line.c_str() + at + 19, nullptr, 10);
+  }
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   auto mover = connect();
   const std::vector<uint8_t> frame = write_op(*mover, whole);

@@ -26,6 +26,20 @@ namespace pollmsgr::test {
   std::exit(2);
 }
 
+// A socket listening on 127.0.0.1:port, for the peers that play servers.
+inline int listen_loopback(const std::string& who, uint16_t port) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_port = htons(port);
+  sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0 || listen(fd, 4) != 0)
+    die(who, "cannot listen on 127.0.0.1:" + std::to_string(port));
+  return fd;
+}
+
 class Msgr2Peer : public proto::SessionHandler {
  public:
   // Adopts a connected socket and starts the handshake in `role`.
