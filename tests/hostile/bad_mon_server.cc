@@ -47,18 +47,8 @@ std::vector<uint8_t> command_ack_front() {
 int main(int argc, char** argv) {
   if (argc != 3) test::die(kWho, "usage: bad_mon_server PORT MODE");
   const std::string mode = argv[2];
-  const int listener = test::listen_loopback(kWho, static_cast<uint16_t>(std::atoi(argv[1])));
-  std::printf("%s: listening, mode %s\n", kWho, mode.c_str());
-  std::fflush(stdout);
-  const int fd = accept(listener, nullptr, nullptr);
-  if (fd < 0) test::die(kWho, "accept failed");
-
-  SessionConfig c;
-  c.role = Role::kServer;
-  c.my_type = EntityType::kMon;
-  c.my_addr = EntityAddr::ipv4(EntityAddr::kMsgr2, "127.0.0.1", 1);
-  c.global_id = 4343;
-  test::Msgr2Peer peer(kWho, fd, c);
+  const int fd = test::accept_one_client(kWho, static_cast<uint16_t>(std::atoi(argv[1])), mode);
+  test::Msgr2Peer peer(kWho, fd, test::server_config(EntityType::kMon, 4343));
   peer.handshake();
   if (mode == "flood") {
     VectorSink frames;

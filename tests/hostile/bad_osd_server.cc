@@ -34,18 +34,8 @@ struct Reply {
 int main(int argc, char** argv) {
   if (argc != 3) test::die(kWho, "usage: bad_osd_server PORT MODE");
   const std::string mode = argv[2];
-  const int listener = test::listen_loopback(kWho, static_cast<uint16_t>(std::atoi(argv[1])));
-  std::printf("bad_osd_server: listening, mode %s\n", mode.c_str());
-  std::fflush(stdout);
-  const int fd = accept(listener, nullptr, nullptr);
-  if (fd < 0) test::die(kWho, "accept failed");
-
-  SessionConfig c;
-  c.role = Role::kServer;
-  c.my_type = EntityType::kOsd;
-  c.my_addr = EntityAddr::ipv4(EntityAddr::kMsgr2, "127.0.0.1", 1);
-  c.global_id = 4242;
-  test::Msgr2Peer peer(kWho, fd, c);
+  const int fd = test::accept_one_client(kWho, static_cast<uint16_t>(std::atoi(argv[1])), mode);
+  test::Msgr2Peer peer(kWho, fd, test::server_config(EntityType::kOsd, 4242));
   peer.handshake();
 
   std::map<std::string, std::vector<uint8_t>> store;

@@ -26,8 +26,9 @@ namespace pollmsgr::test {
   std::exit(2);
 }
 
-// A socket listening on 127.0.0.1:port, for the peers that play servers.
-inline int listen_loopback(const std::string& who, uint16_t port) {
+// For the peers that play servers: listens on 127.0.0.1:port, says "WHO: listening, mode
+// MODE", and returns the first client's socket.
+inline int accept_one_client(const std::string& who, uint16_t port, const std::string& mode) {
   int fd = socket(AF_INET, SOCK_STREAM, 0);
   int one = 1;
   setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
@@ -37,7 +38,21 @@ inline int listen_loopback(const std::string& who, uint16_t port) {
   sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   if (bind(fd, reinterpret_cast<sockaddr*>(&sa), sizeof(sa)) != 0 || listen(fd, 4) != 0)
     die(who, "cannot listen on 127.0.0.1:" + std::to_string(port));
-  return fd;
+  std::printf("%s: listening, mode %s\n", who.c_str(), mode.c_str());
+  std::fflush(stdout);
+  const int client = accept(fd, nullptr, nullptr);
+  if (client < 0) die(who, "accept failed");
+  return client;
+}
+
+// The session of a server of `type` at 127.0.0.1, handing out `global_id`.
+inline proto::SessionConfig server_config(proto::EntityType type, uint64_t global_id) {
+  proto::SessionConfig c;
+  c.role = proto::Role::kServer;
+  c.my_type = type;
+  c.my_addr = proto::EntityAddr::ipv4(proto::EntityAddr::kMsgr2, "127.0.0.1", 1);
+  c.global_id = global_id;
+  return c;
 }
 
 class Msgr2Peer : public proto::SessionHandler {
