@@ -5,18 +5,6 @@
 namespace pollmsgr::proto {
 namespace {
 
-void mix(uint32_t& a, uint32_t& b, uint32_t& c) {
-  a -= b; a -= c; a ^= c >> 13;
-  b -= c; b -= a; b ^= a << 8;
-  c -= a; c -= b; c ^= b >> 13;
-  a -= b; a -= c; a ^= c >> 12;
-  b -= c; b -= a; b ^= a << 16;
-  c -= a; c -= b; c ^= b >> 5;
-  a -= b; a -= c; a ^= c >> 3;
-  b -= c; b -= a; b ^= a << 10;
-  c -= a; c -= b; c ^= b >> 15;
-}
-
 uint32_t le32(const uint8_t* p) {
   return uint32_t{p[0]} | uint32_t{p[1]} << 8 | uint32_t{p[2]} << 16 | uint32_t{p[3]} << 24;
 }
@@ -31,7 +19,7 @@ uint32_t object_hash_rjenkins(std::string_view name) {
     a += le32(k);
     b += le32(k + 4);
     c += le32(k + 8);
-    mix(a, b, c);
+    jenkins_mix(a, b, c);
   }
   c += static_cast<uint32_t>(name.size());  // the low byte of c is the length's
   switch (left) {
@@ -48,13 +36,13 @@ uint32_t object_hash_rjenkins(std::string_view name) {
     case 1: a += k[0]; break;
     default: break;
   }
-  mix(a, b, c);
+  jenkins_mix(a, b, c);
   return c;
 }
 
 uint32_t pg_seed_of(uint32_t hash, uint32_t pg_num) {
   if (pg_num <= 1) return 0;
-  const uint32_t mask = std::bit_ceil(pg_num) - 1;  // (1 << cbits(pg_num - 1)) - 1
+  const uint32_t mask = ~0u >> std::countl_zero(pg_num - 1);  // (1 << cbits(pg_num - 1)) - 1
   return (hash & mask) < pg_num ? hash & mask : hash & (mask >> 1);
 }
 
