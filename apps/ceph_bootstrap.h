@@ -3,12 +3,11 @@
 // monitor at start-up, over the benchmark's own transport (a MonSession: nothing here runs on an
 // lcore's loop):
 //   the handshake          -> our global_id (client.<gid>: the OSDs' name for us)
-//   MMonGetMap             -> the fsid, which every command must carry
-//   "osd dump" (JSON)      -> the osdmap epoch, the pool's id and pg_num, each OSD's address
-//   "pg map" for each PG   -> its acting primary, the OSD a client sends that PG's ops to
-// A full client (librados' Objecter) instead subscribes to the osdmap, decodes it and runs
-// CRUSH itself for every object, and follows every new map as it comes: enough here is the
-// map as it is at start, and following an OSD's MOSDMap by resending (osd_client.h).
+//   MMonSubscribe osdmap   -> the newest full OSDMap (MOSDMap), decoded: the pool, every OSD's
+//                             address, and each PG's acting primary by CRUSH, computed here as
+//                             Ceph's clients do (rados/osdmap.h): one round trip for any pg_num
+// Following every new map as it comes is the op engine's (osd_client.h resends on an OSD's
+// MOSDMap).
 #include <cstdint>
 #include <map>
 #include <string>
@@ -16,12 +15,12 @@
 
 #include "dataplane/transport/address.h"
 #include "dataplane/transport/transport.h"
-#include "proto/mon_messages.h"
+#include "rados/osdmap.h"
 
 namespace pollmsgr::perf {
 
 struct CephClusterView {
-  proto::Fsid fsid{};
+  rados::OsdMap osdmap;
   uint64_t global_id = 0;
   uint32_t osdmap_epoch = 0;
   std::string pool_name;

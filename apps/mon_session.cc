@@ -36,9 +36,12 @@ MonSession::MonSession(Transport& transport, const HostPort& mon, double timeout
 }
 
 std::pair<std::vector<uint8_t>, std::vector<uint8_t>> MonSession::call(
-    uint16_t type, std::span<const uint8_t> front, uint16_t reply_type, const std::string& what) {
+    uint16_t type, std::span<const uint8_t> front, uint16_t reply_type, const std::string& what,
+    uint16_t version, uint16_t compat_version) {
   proto::MsgHeader2 h;
   h.type = type;
+  h.version = version;
+  h.compat_version = compat_version;
   h.tid = ++tid_;
   auto space = out_.reserve(proto::message_head_size(front.size(), 0) + proto::kEpilogueSize);
   auto head = session_.encode_message(space, h, front, {}, {});

@@ -30,7 +30,9 @@ class MonSession final : public proto::SessionHandler {
   std::pair<std::vector<uint8_t>, std::vector<uint8_t>> call(uint16_t type,
                                                              std::span<const uint8_t> front,
                                                              uint16_t reply_type,
-                                                             const std::string& what);
+                                                             const std::string& what,
+                                                             uint16_t version = 1,
+                                                             uint16_t compat_version = 1);
   // A command (one JSON object); its output bytes. The mon's own error text when it refuses.
   std::vector<uint8_t> command(const proto::Fsid& fsid, const std::string& json_text);
   // The same, for a command whose output is JSON.

@@ -17,7 +17,7 @@ OsdClientDispatcher::OsdClientDispatcher(const OsdWorkload& w, Reactor*& reactor
 
 void OsdClientDispatcher::add(OsdJob* job) {
   job->conn->user = job;
-  job->slots.assign(w_.concurrency, {});
+  job->slots.assign(2 * size_t{w_.concurrency}, {});
   job->front.resize(1024 + sizeof(name_));
   job->tid_base = uint64_t{job->index} << 40;  // one reqid space per client: unique tids
   job->phase = w_.op == OsdOpKind::kRead ? Phase::kPrefill : Phase::kMeasured;
@@ -95,7 +95,7 @@ void OsdClientDispatcher::check_timeouts(uint64_t now) {
   next_timeout_check_ = now + w_.op_timeout_cycles / 16;
   for (OsdJob* j : jobs_) {
     if (j->inflight == 0 || j->phase == Phase::kDone || !j->conn) continue;
-    const OsdJob::Slot& oldest = j->slots[j->expected_seq % w_.concurrency];
+    const OsdJob::Slot& oldest = j->slot(j->expected_seq);
     if (now - oldest.sent_at > w_.op_timeout_cycles)
       fail(*j->conn, fmt::format("no reply to tid {} ({} of {}) within {:.0f} s; a Ceph OSD drops "
                                  "writes when it is full (ceph osd df) and ops whose epoch it "
@@ -110,7 +110,7 @@ void OsdClientDispatcher::on_tick(uint64_t now) {
   for (OsdJob* j : jobs_) {
     if (j->phase == Phase::kDone || !j->conn->ready()) continue;
     if (sending_done(*j, now) && j->inflight == 0) next_phase(*j);
-    while (j->phase != Phase::kDone && j->inflight < w_.concurrency && now >= j->next_send &&
+    while (j->phase != Phase::kDone && j->can_send(w_.concurrency) && now >= j->next_send &&
            !sending_done(*j, now)) {
       if (!send_op(*j, now)) break;
       if (w_.think_cycles && j->phase == Phase::kMeasured) j->next_send = now + w_.think_cycles;
@@ -122,7 +122,7 @@ uint64_t OsdClientDispatcher::next_due_tsc() const {
   uint64_t due = UINT64_MAX;
   const uint64_t now = rte_rdtsc();
   for (const OsdJob* j : jobs_)
-    if (j->phase != Phase::kDone && j->conn->ready() && j->inflight < w_.concurrency &&
+    if (j->phase != Phase::kDone && j->conn->ready() && j->can_send(w_.concurrency) &&
         !sending_done(*j, now))
       due = std::min(due, j->next_send);
   return due;
@@ -146,7 +146,7 @@ bool OsdClientDispatcher::send_op(OsdJob& j, uint64_t now) {
   } else {
     object = j.object_ids[j.phase_ops];
   }
-  j.slots[j.next_seq % w_.concurrency] = {now, object, offset, op_code(j.phase), j.phase};
+  j.slot(j.next_seq) = {now, object, offset, op_code(j.phase), j.phase};
   if (!transmit(j, j.next_seq, 0)) return false;
   ++j.next_seq;
   ++j.inflight;
@@ -186,7 +186,7 @@ void OsdClientDispatcher::encode_front(OsdJob& j, const OsdJob::Slot& s, uint32_
 }
 
 bool OsdClientDispatcher::transmit(OsdJob& j, uint64_t seq, uint32_t retry) {
-  OsdJob::Slot& s = j.slots[seq % w_.concurrency];
+  OsdJob::Slot& s = j.slot(seq);
   s.epoch = epoch_;
   const bool writes = s.code == proto::osd_op::kWrite || s.code == proto::osd_op::kWriteFull;
   if (retry == 0 && j.front_object == s.object && j.front_code == s.code && j.front_epoch == epoch_)
@@ -223,21 +223,23 @@ void OsdClientDispatcher::on_message(Connection& c, const proto::MessageView& m)
   if (tid < j.tid_base || tid - j.tid_base >= j.next_seq)
     return fail(c, fmt::format("a reply to tid {}, which was never sent", tid));
   const uint64_t seq = tid - j.tid_base;
-  if (seq < j.expected_seq) {
+  OsdJob::Slot& s = j.slot(seq);
+  if (seq < j.expected_seq || s.answered) {
     if (seq <= j.resent_upto) {  // the first answer came before we resent it: the OSD dedups
       ++duplicates_;
       return;
     }
     return fail(c, fmt::format("tid {} answered twice", tid));
   }
-  if (seq != j.expected_seq)
-    return fail(c, fmt::format("reply out of order: tid {}, expected tid {}", tid,
-                               j.tid_base + j.expected_seq));
+  for (uint64_t earlier = j.expected_seq; earlier < seq; ++earlier)  // only when out of order
+    if (const OsdJob::Slot& e = j.slot(earlier); !e.answered && e.object == s.object)
+      return fail(c, fmt::format("reply out of order: tid {} answered before tid {}, an earlier "
+                                 "op on the same object {} (an OSD keeps one object's ops in "
+                                 "order)", tid, j.tid_base + earlier, cached_name(j, s.object)));
   proto::OsdOpReply* reply = &reply_;
   if (auto e = proto::decode_osd_op_reply(m.front, m.header.version, m.data.size(), reply_);
       e != proto::ProtoError::kOk)
     return fail(c, fmt::format("malformed reply to tid {}: {}", tid, to_string(e)));
-  const OsdJob::Slot& s = j.slots[seq % w_.concurrency];
   const std::string_view object = cached_name(j, s.object);
   auto op = [&] { return proto::osd_op_name(s.code); };
   if (reply->result != 0)
@@ -255,7 +257,8 @@ void OsdClientDispatcher::on_message(Connection& c, const proto::MessageView& m)
        std::memcmp(m.data.data(), w_.payload.data(), m.data.size()) != 0))
     return fail(c, fmt::format("read of {} returned {} bytes that are not what was written", object,
                                m.data.size()));
-  ++j.expected_seq;
+  s.answered = true;
+  while (j.expected_seq < j.next_seq && j.slot(j.expected_seq).answered) ++j.expected_seq;
   --j.inflight;
   ++j.answered;
   if (s.phase == Phase::kCleanup) ++deleted_;
@@ -282,7 +285,7 @@ void OsdClientDispatcher::follow_map(Connection& c, const proto::MessageView& m)
   // answered twice (the second from its dedup log), which on_message expects.
   OsdJob& j = *static_cast<OsdJob*>(c.user);
   for (uint64_t seq = j.expected_seq; seq < j.next_seq; ++seq) {
-    if (j.slots[seq % w_.concurrency].epoch >= newest) continue;
+    if (j.slot(seq).answered || j.slot(seq).epoch >= newest) continue;
     if (!transmit(j, seq, 1)) return fail(c, "no room to resend after an osdmap update");
     ++ops_resent_;
     j.resent_upto = seq;

@@ -1,6 +1,7 @@
 #pragma once
 // The perf client's OSD workload, one dispatcher per client lcore: each job (a connection)
-// keeps `concurrency` MOSDOps in flight and checks every reply: the right tid, in order, once;
+// keeps `concurrency` MOSDOps in flight and checks every reply: a tid it sent, once, in any
+// order across objects (an OSD runs different PGs' ops on different shards) but in order on one;
 // result and every op's rval 0; the object it asked about; a version for writes; for reads,
 // the bytes it wrote. Against perf_msgr_server or a real ceph-osd (ceph mode: the cluster's
 // pool, epoch and PG primaries from the mon, a new object per op as `rados bench` writes, and an
@@ -53,10 +54,11 @@ struct OsdJob {
   enum class Phase : uint8_t { kPrefill, kMeasured, kCleanup, kDone } phase = Phase::kMeasured;
   uint64_t sent = 0, completed = 0;  // measured ops
   uint64_t answered = 0;             // every op answered, prefill and cleanup included
-  uint64_t unanswered() const { return next_seq - expected_seq; }
+  uint64_t unanswered() const { return inflight; }
 
   // The job's state; the dispatcher's to touch.
-  uint64_t tid_base = 0, next_seq = 1, expected_seq = 1;
+  uint64_t tid_base = 0, next_seq = 1;
+  uint64_t expected_seq = 1;  // the oldest op not answered yet
   uint64_t phase_ops = 0;       // ops sent in the current phase
   uint64_t next_object = 0;     // new-object mode: the next name's number
   uint64_t resent_upto = 0;     // seqs up to here were sent again: a second answer is expected
@@ -67,9 +69,16 @@ struct OsdJob {
     uint16_t code = 0;
     Phase phase = Phase::kMeasured;
     uint32_t epoch = 0;  // the osdmap epoch it was last sent with
+    bool answered = false;
   };
   std::vector<uint64_t> object_ids;  // the objects it cycles through (objects > 0)
-  std::vector<Slot> slots;     // by seq % concurrency
+  // By seq % size: twice the concurrency, so that one slow op does not hold back the others.
+  std::vector<Slot> slots;
+  Slot& slot(uint64_t seq) { return slots[seq % slots.size()]; }
+  // Another op may be sent: fewer than `concurrency` in flight, and its slot is free.
+  bool can_send(unsigned concurrency) const {
+    return inflight < concurrency && next_seq - expected_seq < slots.size();
+  }
   // The last op's front: the next op to the same object with the same code and epoch only
   // moves its offset (no encoding, no name, no hash on the common path).
   std::vector<uint8_t> front;

@@ -50,4 +50,10 @@ proto::EntityAddr HostPort::entity_addr(uint32_t type) const {
   return proto::EntityAddr::ipv4(type, host.c_str(), port, nonce);
 }
 
+HostPort HostPort::from_entity_addr(const proto::EntityAddr& a) {
+  char text[INET6_ADDRSTRLEN] = "";
+  inet_ntop(a.family == AF_INET6 ? AF_INET6 : AF_INET, a.ip.data(), text, sizeof text);
+  return {text, a.port(), a.nonce};
+}
+
 }  // namespace pollmsgr

@@ -20,6 +20,7 @@ struct HostPort {
   sockaddr_in sockaddr() const;
   std::string to_string() const { return host + ":" + std::to_string(port); }
   proto::EntityAddr entity_addr(uint32_t type) const;
+  static HostPort from_entity_addr(const proto::EntityAddr& a);  // as an OSDMap names a daemon
   // The shm transport's rendezvous: an abstract Unix socket named after the address, so nothing
   // is left on disk after a crash.
   std::string shm_socket_name() const { return "pollmsgr-shm:" + to_string(); }

@@ -1,15 +1,22 @@
 // bad_mon_server PORT MODE: a monitor-shaped msgr2 server that lies to perf_msgr_client
-// --ceph-pool. It completes the handshake honestly, answers MMonGetMap with a monmap, then, by
-// MODE:
-//   pg-num-zero  answers `osd dump` with pool "p" of pg_num 0
+// --ceph-pool. It completes the handshake honestly, then answers MMonSubscribe with an MOSDMap
+// carrying a real cluster's map (tests/data/osdmap), altered by MODE, its crc made valid again:
+//   pg-num-zero  pool 1 ("bench") of pg_num 0
 //   pg-num-huge  ... of pg_num 4294967295
+//   bad-crc      a byte of the map changed, the crc left as it was
+//   cut-map      the map cut short, its length saying so (a well-formed MOSDMap of a bad map)
+//   all-down     unaltered: the epoch in which every OSD is down
 //   flood        streams KEEPALIVE2 frames as fast as it can and reads nothing more
 // The client must say what was wrong and exit 1, never crash, hang or grow without bound.
 #include <chrono>
 #include <string>
 
-#include "proto/mon_messages.h"
+#include <cstdio>
+
+#include "proto/crc32c.h"
+#include "proto/osd_messages.h"
 #include "proto/wire.h"
+#include "rados/osdmap_messages.h"
 #include "tests/hostile/msgr2_peer.h"
 
 using namespace pollmsgr;
@@ -19,26 +26,39 @@ namespace {
 
 constexpr const char* kWho = "bad_mon_server";
 
-// A monmap front whose fsid decodes (all the client reads of it).
-std::vector<uint8_t> monmap_front() {
-  std::vector<uint8_t> map(4 + 1 + 1 + 4 + 16, 0), front(4 + map.size());
-  WireWriter m(map);
-  m.u8(9);
-  m.u8(1);
-  m.u32(16);
-  WireWriter w(front);
-  w.blob(map);
-  return front;
+// A real full map (epoch 41: OSDs up; 48: all down), altered as `mode` says.
+std::vector<uint8_t> osdmap(const std::string& mode) {
+  const std::string path = std::string(POLLMSGR_TEST_DATA_DIR) + "/osdmap/full_" +
+                           (mode == "all-down" ? "48" : "41") + ".bin";
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) test::die(kWho, "cannot read " + path);
+  std::vector<uint8_t> map(1 << 16);
+  map.resize(std::fread(map.data(), 1, map.size(), f));
+  std::fclose(f);
+  // Pool 1's pg_num: after the two headers, fsid, epoch, two stamps, the pool count, the pool's
+  // id and its own header, and four one-byte fields.
+  constexpr size_t kPgNumAt = 6 + 6 + 16 + 4 + 8 + 8 + 4 + 8 + 6 + 4;
+  if (mode == "pg-num-zero") store_le<uint32_t>(&map[kPgNumAt], 0);
+  if (mode == "pg-num-huge") store_le<uint32_t>(&map[kPgNumAt], 0xffffffff);
+  const uint32_t crc = crc32c(0xffffffff, std::span(map).first(map.size() - 4));
+  store_le<uint32_t>(&map[map.size() - 4], crc);
+  if (mode == "bad-crc") map[map.size() / 2] ^= 0x40;
+  if (mode == "cut-map") map.resize(map.size() / 2);
+  return map;
 }
 
-// An MMonCommandAck: result 0, and `output` as its data.
-std::vector<uint8_t> command_ack_front() {
-  std::vector<uint8_t> front(8 + 2 + 8 + 4 + 4 + 4);
+// MOSDMap: the map's fsid, no incrementals, one full map, the sender's range of epochs.
+std::vector<uint8_t> osdmap_front(const std::vector<uint8_t>& map) {
+  std::vector<uint8_t> front(16 + 4 + 4 + 4 + 4 + map.size() + 8);
   WireWriter w(front);
-  w.skip(8 + 2 + 8);  // paxos head
-  w.s32(0);
-  w.string("");
+  w.bytes(std::span(map).subspan(12, 16));
   w.u32(0);
+  w.u32(1);
+  const uint32_t epoch = load_le<uint32_t>(&map[28]);
+  w.u32(epoch);
+  w.blob(map);
+  w.u32(1);
+  w.u32(epoch);
   return front;
 }
 
@@ -61,22 +81,16 @@ int main(int argc, char** argv) {
                 static_cast<unsigned long long>(sent >> 20));
     return 0;
   }
-  const std::string pg_num = mode == "pg-num-zero" ? "0" : "4294967295";
+  const std::vector<uint8_t> front = osdmap_front(osdmap(mode));
   while (!peer.peer_closed()) {
     peer.pump_until([&] { return peer.has_received(); }, 1.0);
     for (auto& m : peer.take()) {
+      if (m.header.type != rados::kMsgMonSubscribe) continue;
       MsgHeader2 h;
-      h.tid = m.header.tid;
-      if (m.header.type == kMsgMonGetMap) {
-        h.type = kMsgMonMap;
-        peer.send_message(h, monmap_front());
-      } else if (m.header.type == kMsgMonCommand) {
-        h.type = kMsgMonCommandAck;
-        const std::string dump = R"({"epoch":3,"pools":[{"pool_name":"p","pool":1,"pg_num":)" +
-                                 pg_num + R"(}],"osds":[]})";
-        peer.send_message(h, command_ack_front(),
-                          {reinterpret_cast<const uint8_t*>(dump.data()), dump.size()});
-      }
+      h.type = kMsgOsdMap;
+      h.version = 4;
+      h.compat_version = 3;
+      peer.send_message(h, front);
     }
   }
   std::printf("%s: the client closed\n", kWho);
