@@ -35,7 +35,8 @@ Messenger::Messenger(MessengerOptions options, std::vector<Reactor*> reactors)
 
 Messenger::~Messenger() = default;
 
-proto::SessionConfig Messenger::session_config(proto::Role role, const proto::EntityAddr& peer) {
+proto::SessionConfig Messenger::session_config(proto::Role role, const proto::EntityAddr& peer,
+                                               uint64_t id) {
   proto::SessionConfig c;
   c.role = role;
   c.my_type = options_.my_type;
@@ -44,18 +45,18 @@ proto::SessionConfig Messenger::session_config(proto::Role role, const proto::En
   c.data_crc = options_.data_crc;
   c.auth_name = options_.auth_name;
   c.limits = options_.limits;
-  c.global_seq = next_id_;
+  c.global_seq = id;
   // A lossless session is resumed by whoever names its cookie: 64 random bits, never guessed
   // from anything public.
   c.cookie = random64();
   if (role == proto::Role::kServer) {
     c.my_addr = bound_.entity_addr(proto::EntityAddr::kMsgr2);
-    c.global_id = next_id_;
+    c.global_id = id;
   } else {
     // One nonce per connection: a Ceph daemon takes a second connection from the same address
     // for a replacement of the first, and closes that one.
     c.my_addr = proto::EntityAddr::ipv4(proto::EntityAddr::kAny, "127.0.0.1", 0,
-                                        nonce_ + static_cast<uint32_t>(next_id_));
+                                        nonce_ + static_cast<uint32_t>(id));
     c.global_id = options_.global_id;
   }
   return c;
@@ -103,9 +104,9 @@ void Messenger::accept_ready() {
                          "(--max-connections)", peer.to_string(), options_.max_connections));
       continue;  // its endpoint closes here
     }
-    auto conn = std::make_unique<Connection>(next_id_, std::move(accepted.endpoint),
-                                             session_config(proto::Role::kServer, peer), nullptr);
-    ++next_id_;
+    const uint64_t id = next_id_.fetch_add(1, std::memory_order_relaxed);
+    auto conn = std::make_unique<Connection>(id, std::move(accepted.endpoint),
+                                             session_config(proto::Role::kServer, peer, id), nullptr);
     ++accepted_;
     conn->count_in(live_);
     conn->set_peer_timeout(ms_to_tsc(options_.peer_timeout_ms));
@@ -124,13 +125,27 @@ void Messenger::accept_ready() {
 }
 
 Connection* Messenger::connect_to(const HostPort& server, Reactor& reactor) {
+  return connect(server, reactor, true);
+}
+
+Connection* Messenger::connect_from_lcore(const HostPort& server, Reactor& reactor,
+                                          std::string* error) {
+  try {
+    return connect(server, reactor, false);
+  } catch (const StartupError& e) {  // the attempt failed at once (no route, a bad address)
+    if (error) *error = e.what();
+    return nullptr;
+  }
+}
+
+Connection* Messenger::connect(const HostPort& server, Reactor& reactor, bool wait) {
+  const uint64_t id = next_id_.fetch_add(1, std::memory_order_relaxed);
   proto::SessionConfig config =
-      session_config(proto::Role::kClient, server.entity_addr(proto::EntityAddr::kMsgr2));
+      session_config(proto::Role::kClient, server.entity_addr(proto::EntityAddr::kMsgr2), id);
   const uint64_t cookie = config.cookie;
   const size_t index = index_of(reactor);
-  auto conn = std::make_unique<Connection>(next_id_, transport().connect(server, index, 0, true),
+  auto conn = std::make_unique<Connection>(id, transport().connect(server, index, 0, wait),
                                            std::move(config), nullptr);
-  ++next_id_;
   if (!options_.lossy)  // a lossless client dials again from its lcore, never waiting there
     conn->set_redial([t = options_.transport, server, index, cookie] {
       return t->connect(server, index, cookie, false);

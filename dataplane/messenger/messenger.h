@@ -6,8 +6,9 @@
 // stays on that lcore for life.
 //
 // Threads: construct, bind() and connect_to() before the reactors run (the start-up path: they
-// may block briefly and throw StartupError with the reason). accept runs on the first reactor's
-// lcore. The Messenger outlives its reactors' loops.
+// may block briefly and throw StartupError with the reason); connect_from_lcore() on a running
+// reactor's own lcore (it never waits). accept runs on the first reactor's lcore. The Messenger
+// outlives its reactors' loops.
 #include <atomic>
 #include <memory>
 #include <string>
@@ -62,6 +63,12 @@ class Messenger {
   // msgr2 handshake then runs in `reactor`'s loop. The Connection belongs to that reactor: the
   // pointer is valid until its Dispatcher::on_fault returns.
   Connection* connect_to(const HostPort& server, Reactor& reactor);
+  // The same from `reactor`'s own lcore while it runs (e.g. a client that learns of a new OSD
+  // from a map): never waits for the peer. The connection is the app's from here; on_ready
+  // says when it may send (sends before that are queued), on_fault if the server cannot be
+  // reached. nullptr, with the reason in `error`, when the attempt fails at once.
+  Connection* connect_from_lcore(const HostPort& server, Reactor& reactor,
+                                 std::string* error = nullptr);
 
   const MessengerOptions& options() const { return options_; }
   Transport& transport() const { return *options_.transport; }
@@ -73,14 +80,15 @@ class Messenger {
  private:
   void accept_ready();
   void refuse(const std::string& why);
-  proto::SessionConfig session_config(proto::Role role, const proto::EntityAddr& peer);
+  Connection* connect(const HostPort& server, Reactor& reactor, bool wait);
+  proto::SessionConfig session_config(proto::Role role, const proto::EntityAddr& peer, uint64_t id);
   size_t index_of(const Reactor& reactor) const;
   size_t place(uint64_t resume_cookie);  // the reactor for a new connection
 
   MessengerOptions options_;
   std::vector<Reactor*> reactors_;
   HostPort bound_;
-  uint64_t next_id_ = 1;
+  std::atomic<uint64_t> next_id_{1};  // connections made on any lcore take theirs from here
   uint64_t accepted_ = 0, refused_ = 0;
   // Server connections held: each holds a reference and counts itself out when destroyed.
   std::shared_ptr<std::atomic<size_t>> live_ = std::make_shared<std::atomic<size_t>>(0);

@@ -3,12 +3,17 @@
 // milliseconds, with no device, socket or peer process.
 #include <gtest/gtest.h>
 
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <thread>
 
 #include <fmt/format.h>
 
 #include "dataplane/messenger/messenger.h"
 #include "dataplane/reactor/reactor.h"
+#include "dataplane/transport/tcp_transport.h"
 #include "proto/osd_messages.h"
 #include "tests/unit/eal_environment.h"
 #include "tests/unit/fake_transport.h"
@@ -229,6 +234,74 @@ TEST(OwnerCheck, ACallFromAnotherThreadIsCaught) {
     other.join();
   }, "called from a thread other than the lcore that owns");
 #endif
+}
+
+}  // namespace
+}  // namespace pollmsgr
+
+namespace pollmsgr {
+namespace {
+
+// A port on 127.0.0.1 that nobody listens on (now).
+uint16_t free_port() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof a;
+  EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), len), 0);
+  EXPECT_EQ(getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len), 0);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
+// A client that learns of a server while its loop runs (a new OSD in a map) connects from its
+// own lcore, inside the loop: the loop never waits, the handshake completes in it, and messages
+// go both ways. A server nobody listens on costs that connection alone, with the reason.
+TEST(Connection, OpenedFromARunningLoopOverTcp) {
+  test::EalEnvironment::runtime();  // the transport's pool lives in the EAL's memory
+  TcpTransport transport({4096, 64});
+  Recorder server_d{true}, client_d{false};
+  std::vector<std::string> faults;
+  client_d.faults = &faults;
+  Reactor server{0, server_d}, client{0, client_d};
+  MessengerOptions o;
+  o.transport = &transport;
+  o.peer_timeout_ms = 0;
+  Messenger server_m(o, {&server}), client_m(o, {&client});
+  const HostPort addr = parse_host_port("127.0.0.1:" + std::to_string(free_port()));
+  const HostPort nobody = parse_host_port("127.0.0.1:" + std::to_string(free_port()));
+  server_m.bind(addr);
+
+  Connection* c = nullptr;
+  Connection* lost = nullptr;
+  std::string error;
+  bool lost_at_once = false;
+  client.add_timer(1, [&](uint64_t) {  // in the loop, on its lcore
+    if (c) return;
+    c = client_m.connect_from_lcore(addr, client);
+    lost = client_m.connect_from_lcore(nobody, client, &error);
+    lost_at_once = lost == nullptr;
+  });
+  auto drive = [&](auto done, const char* what) {
+    return test::eventually([&] {
+      client.poll_once();
+      server.poll_once();
+      return done();
+    }, what, 30);
+  };
+  ASSERT_TRUE(drive([&] { return c && c->ready(); }, "the handshake of a connection made in the loop"));
+  uint8_t front[16] = {};
+  ASSERT_NE(c->send({proto::kMsgOsdOp, 7, {front, sizeof front}, kData}), SendStatus::kBusy);
+  ASSERT_TRUE(drive([&] { return !client_d.tids.empty(); }, "the echo"));
+  EXPECT_EQ(client_d.tids, std::vector<uint64_t>{7});
+  if (lost_at_once) {
+    EXPECT_NE(error.find("refused"), std::string::npos) << error;
+  } else {
+    ASSERT_TRUE(drive([&] { return !faults.empty(); }, "the fault of the connection to nobody"));
+    EXPECT_NE(faults[0].find("refused"), std::string::npos) << faults[0];
+  }
+  EXPECT_TRUE(c->ready()) << "the other connection is untouched";
 }
 
 }  // namespace
