@@ -11,6 +11,8 @@
 //   error       the third op fails with -EIO
 //   no-version  the third write is acknowledged without a version
 //   bad-data    the third read returns bytes other than those written
+//   short-read  the third read returns only the first half of what was written
+//   silent      the third op is never answered
 #include <map>
 #include <string>
 
@@ -89,6 +91,12 @@ int main(int argc, char** argv) {
       if (lie && mode == "error") r.result = r.ops.items[0].rval = -5;
       if (lie && mode == "no-version") r.user_version = 0;
       if (lie && mode == "bad-data" && !out.data.empty()) out.data[out.data.size() / 2] ^= 0xff;
+      if (lie && mode == "short-read" && !out.data.empty()) {  // the start of what was written
+        out.data.resize(out.data.size() / 2);
+        r.ops.items[0].payload_len = static_cast<uint32_t>(out.data.size());
+        r.ops.items[0].length = out.data.size();
+      }
+      if (lie && mode == "silent") continue;  // never answered
       out.front.resize(osd_op_reply_front_size(r));
       encode_front(out.front, r);
       if (lie && mode == "reorder") {
