@@ -47,6 +47,14 @@ class WireReader {
     return {reinterpret_cast<const char*>(b.data()), b.size()};
   }
 
+  // A le32 count of elements of at least `min_size` bytes each; 0, failing the reader, if the
+  // bytes left cannot hold that many: a peer's count never sizes an allocation.
+  uint32_t count(size_t min_size) {
+    const uint32_t n = u32();
+    if (n > remaining() / min_size) fail();
+    return ok_ ? n : 0;
+  }
+
   bool ok() const { return ok_; }
   void fail() { ok_ = false; }
   size_t remaining() const { return bytes_.size() - pos_; }

@@ -18,16 +18,8 @@ constexpr int32_t kItemUndef = 0x7ffffffe;  // not chosen yet (indep)
 constexpr uint32_t kWeightIn = 0x10000;
 constexpr int64_t kMaxTries = 1000;  // real maps: 50, and 100 in erasure-coded rules
 
-// Reads a count of elements of at least `min_size` bytes each; fails the reader if the bytes
-// left cannot hold them, so that a hostile count never sizes an allocation.
-uint32_t count(WireReader& r, size_t min_size) {
-  const uint32_t n = r.u32();
-  if (min_size && n > r.remaining() / min_size) r.fail();
-  return r.ok() ? n : 0;
-}
-
 void decode_names(WireReader& r, std::map<int32_t, std::string>& names) {
-  for (uint32_t i = 0, n = count(r, 8); i < n && r.ok(); ++i) {
+  for (uint32_t i = 0, n = r.count(8); i < n && r.ok(); ++i) {
     const int32_t key = r.s32();
     names[key] = std::string(r.string());
   }
@@ -39,7 +31,7 @@ bool decode_bucket(WireReader& r, CrushBucket& b) {
   b.alg = r.u8();
   b.hash = r.u8();
   b.weight = r.u32();
-  const uint32_t size = count(r, 4);
+  const uint32_t size = r.count(4);
   b.items.resize(size);
   for (auto& item : b.items) item = r.s32();
   auto weights = [&](std::vector<uint32_t>* second) {
@@ -95,7 +87,7 @@ bool decode_crush(WireReader& r, CrushMap& m, std::string& error) {
   for (uint32_t i = 0; i < max_rules && r.ok(); ++i) {
     if (r.u32() == 0) continue;
     CrushRule rule;
-    const uint32_t len = count(r, 4 + 12);
+    const uint32_t len = r.count(4 + 12);
     rule.ruleset = r.u8();
     rule.type = r.u8();
     rule.min_size = r.u8();
@@ -118,29 +110,29 @@ bool decode_crush(WireReader& r, CrushMap& m, std::string& error) {
   if (r.ok() && r.remaining()) r.u32();  // allowed_bucket_algs: only what the mon may create
   if (r.ok() && r.remaining()) m.chooseleaf_stable = r.u8();
   if (r.ok() && r.remaining()) {  // device classes: already compiled into shadow buckets
-    for (uint32_t i = 0, n = count(r, 8); i < n && r.ok(); ++i) r.bytes(8);
+    for (uint32_t i = 0, n = r.count(8); i < n && r.ok(); ++i) r.bytes(8);
     std::map<int32_t, std::string> class_names;
     decode_names(r, class_names);
-    for (uint32_t i = 0, n = count(r, 8); i < n && r.ok(); ++i) {
+    for (uint32_t i = 0, n = r.count(8); i < n && r.ok(); ++i) {
       r.s32();
-      const uint32_t classes = count(r, 8);
+      const uint32_t classes = r.count(8);
       r.bytes(size_t{classes} * 8);
     }
   }
   if (r.ok() && r.remaining()) {  // weight sets
-    for (uint32_t i = 0, n = count(r, 12); i < n && r.ok(); ++i) {
+    for (uint32_t i = 0, n = r.count(12); i < n && r.ok(); ++i) {
       auto& args = m.choose_args[r.s64()];
       args.resize(m.buckets.size());
-      for (uint32_t j = 0, buckets = count(r, 12); j < buckets && r.ok(); ++j) {
+      for (uint32_t j = 0, buckets = r.count(12); j < buckets && r.ok(); ++j) {
         const uint32_t index = r.u32();
         if (r.ok() && index >= args.size()) return bad("a weight set names bucket slot " + std::to_string(index));
         CrushChooseArg& arg = args[index];
-        arg.weight_set.resize(count(r, 4));
+        arg.weight_set.resize(r.count(4));
         for (auto& ws : arg.weight_set) {
-          ws.resize(count(r, 4));
+          ws.resize(r.count(4));
           for (auto& w : ws) w = r.u32();
         }
-        arg.ids.resize(count(r, 4));
+        arg.ids.resize(r.count(4));
         for (auto& id : arg.ids) id = r.s32();
         const size_t size = m.buckets[index] ? m.buckets[index]->items.size() : 0;
         bool fits = arg.ids.empty() || arg.ids.size() == size;

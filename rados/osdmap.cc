@@ -11,14 +11,6 @@ namespace {
 
 using proto::WireReader;
 
-// Reads a count of elements of at least `min_size` bytes each; fails the reader if the bytes
-// left cannot hold them, so that a hostile count never sizes an allocation.
-uint32_t count(WireReader& r, size_t min_size) {
-  const uint32_t n = r.u32();
-  if (n > r.remaining() / min_size) r.fail();
-  return r.ok() ? n : 0;
-}
-
 // ENCODE_START's header: the struct's version and a reader over exactly its bytes.
 struct Versioned {
   uint8_t v = 0, compat = 0;
@@ -44,7 +36,7 @@ PgId decode_pg(WireReader& r) {
 }
 
 std::vector<int32_t> decode_osds(WireReader& r) {
-  std::vector<int32_t> v(count(r, 4));
+  std::vector<int32_t> v(r.count(4));
   for (auto& o : v) o = r.s32();
   return v;
 }
@@ -52,18 +44,18 @@ std::vector<int32_t> decode_osds(WireReader& r) {
 int32_t decode_s32(WireReader& r) { return r.s32(); }
 
 std::vector<uint32_t> decode_u32s(WireReader& r) {
-  std::vector<uint32_t> v(count(r, 4));
+  std::vector<uint32_t> v(r.count(4));
   for (auto& x : v) x = r.u32();
   return v;
 }
 
 void skip_strings(WireReader& r, uint32_t per_entry) {  // map<string, string>, set<string>, ...
-  for (uint32_t i = 0, n = count(r, 4 * per_entry); i < n && r.ok(); ++i)
+  for (uint32_t i = 0, n = r.count(4 * per_entry); i < n && r.ok(); ++i)
     for (uint32_t k = 0; k < per_entry; ++k) r.string();
 }
 
 void skip_string_maps(WireReader& r) {  // map<string, map<string, string>>
-  for (uint32_t i = 0, n = count(r, 8); i < n && r.ok(); ++i) {
+  for (uint32_t i = 0, n = r.count(8); i < n && r.ok(); ++i) {
     r.string();
     skip_strings(r, 2);
   }
@@ -71,14 +63,14 @@ void skip_string_maps(WireReader& r) {  // map<string, map<string, string>>
 
 template <class V, class F>
 void decode_pg_map(WireReader& r, std::map<PgId, V>& m, F value) {
-  for (uint32_t i = 0, n = count(r, 17); i < n && r.ok(); ++i) {
+  for (uint32_t i = 0, n = r.count(17); i < n && r.ok(); ++i) {
     const PgId pg = decode_pg(r);
     m[pg] = value(r);
   }
 }
 
 std::vector<std::pair<int32_t, int32_t>> decode_pairs(WireReader& r) {
-  std::vector<std::pair<int32_t, int32_t>> v(count(r, 8));
+  std::vector<std::pair<int32_t, int32_t>> v(r.count(8));
   for (auto& [from, to] : v) {
     from = r.s32();
     to = r.s32();
@@ -102,18 +94,18 @@ bool decode_pool(WireReader& r, PoolInfo& p) {
   p.last_change = b.u32();
   b.u64();  // snap_seq
   b.u32();  // snap_epoch
-  for (uint32_t i = 0, n = count(b, 14); i < n && b.ok(); ++i) {  // snaps
+  for (uint32_t i = 0, n = b.count(14); i < n && b.ok(); ++i) {  // snaps
     b.u64();
     skip_versioned(b);
   }
-  b.bytes(size_t{count(b, 16)} * 16);  // removed_snaps
+  b.bytes(size_t{b.count(16)} * 16);  // removed_snaps
   b.u64();  // auid
   p.flags = b.u64();
   b.u32();  // crash_replay_interval
   p.min_size = b.u8();
   b.u64();  // quota_max_bytes
   b.u64();  // quota_max_objects
-  b.bytes(size_t{count(b, 8)} * 8);  // tiers
+  b.bytes(size_t{b.count(8)} * 8);  // tiers
   b.s64();  // tier_of
   b.u8();   // cache_mode
   p.read_tier = b.s64();
@@ -136,7 +128,7 @@ bool decode_pool(WireReader& r, PoolInfo& p) {
 }
 
 bool decode_pools(WireReader& r, std::map<int64_t, PoolInfo>& pools, std::string& error) {
-  for (uint32_t i = 0, n = count(r, 14); i < n && r.ok(); ++i) {
+  for (uint32_t i = 0, n = r.count(14); i < n && r.ok(); ++i) {
     const int64_t id = r.s64();
     PoolInfo& p = pools[id];
     if (!decode_pool(r, p)) return false;
@@ -151,7 +143,7 @@ bool decode_pools(WireReader& r, std::map<int64_t, PoolInfo>& pools, std::string
 }
 
 void decode_names(WireReader& r, std::map<int64_t, std::string>& names) {
-  for (uint32_t i = 0, n = count(r, 12); i < n && r.ok(); ++i) {
+  for (uint32_t i = 0, n = r.count(12); i < n && r.ok(); ++i) {
     const int64_t id = r.s64();
     names[id] = std::string(r.string());
   }
@@ -204,7 +196,7 @@ bool decode_client_section(WireReader& r, OsdMap& m, std::string& error) {
   m.max_osd = b.s32();
   m.osd_state = decode_u32s(b);
   m.osd_weight = decode_u32s(b);
-  m.client_addrs.resize(count(b, 5));
+  m.client_addrs.resize(b.count(5));
   for (auto& a : m.client_addrs) a = proto::decode_entity_addrvec(b);
   decode_pg_map(b, m.pg_temp, decode_osds);
   decode_pg_map(b, m.primary_temp, decode_s32);
@@ -317,16 +309,16 @@ bool apply_incremental(std::span<const uint8_t> bytes, OsdMap& map, std::string&
   if (!decode_pools(b, new_pools, error)) return fail("a pool does not decode");
   std::map<int64_t, std::string> new_names;
   decode_names(b, new_names);
-  std::vector<int64_t> old_pools(count(b, 8));
+  std::vector<int64_t> old_pools(b.count(8));
   for (auto& p : old_pools) p = b.s64();
   std::map<int32_t, proto::EntityAddrVec> new_up;
-  for (uint32_t i = 0, n = count(b, 9); i < n && b.ok(); ++i) {
+  for (uint32_t i = 0, n = b.count(9); i < n && b.ok(); ++i) {
     const int32_t osd = b.s32();
     new_up[osd] = proto::decode_entity_addrvec(b);
   }
   auto osd_values = [&b] {
     std::map<int32_t, uint32_t> v;
-    for (uint32_t i = 0, n = count(b, 8); i < n && b.ok(); ++i) {
+    for (uint32_t i = 0, n = b.count(8); i < n && b.ok(); ++i) {
       const int32_t osd = b.s32();
       v[osd] = b.u32();
     }
@@ -345,7 +337,7 @@ bool apply_incremental(std::span<const uint8_t> bytes, OsdMap& map, std::string&
   std::map<PgId, std::vector<std::pair<int32_t, int32_t>>> new_upmap_items;
   std::set<PgId> old_upmap, old_upmap_items;
   auto pg_set = [&b](std::set<PgId>& s) {
-    for (uint32_t i = 0, n = count(b, 17); i < n && b.ok(); ++i) s.insert(decode_pg(b));
+    for (uint32_t i = 0, n = b.count(17); i < n && b.ok(); ++i) s.insert(decode_pg(b));
   };
   if (client.v >= 4) {
     decode_pg_map(b, new_upmap, decode_osds);

@@ -21,9 +21,7 @@ bool decode_osdmap_message(std::span<const uint8_t> front, OsdMapMessage& out, s
   auto fsid = r.bytes(16);
   if (r.ok()) std::copy(fsid.begin(), fsid.end(), out.fsid.begin());
   for (auto* maps : {&out.incrementals, &out.fulls}) {  // incrementals come first
-    const uint32_t n = r.u32();
-    if (n > r.remaining() / 8) r.fail();
-    for (uint32_t i = 0; i < n && r.ok(); ++i) {
+    for (uint32_t i = 0, n = r.count(8); i < n && r.ok(); ++i) {
       const uint32_t epoch = r.u32();
       (*maps)[epoch] = r.blob();
     }
