@@ -26,6 +26,16 @@ Versioned versioned(WireReader& r) {
 }
 void skip_versioned(WireReader& r) { versioned(r); }
 
+// The wrapper full maps and incrementals share (luminous on); false with the reason.
+bool open_wrapper(WireReader& r, Versioned& wrapper, std::string& why) {
+  wrapper = versioned(r);
+  if (!wrapper.body.ok())
+    why = "shorter than its header says";
+  else if (wrapper.v < 8)
+    why = "an encoding older than luminous (wrapper v" + std::to_string(wrapper.v) + ")";
+  return why.empty();
+}
+
 PgId decode_pg(WireReader& r) {
   PgId pg;
   if (r.u8() != 1) r.fail();  // pg_t's own version
@@ -238,15 +248,14 @@ uint32_t PoolInfo::placement_seed(int64_t pool_id, uint32_t ps) const {
 bool decode_osdmap(std::span<const uint8_t> bytes, OsdMap& out, std::string& error) {
   WireReader r(bytes);
   OsdMap m;
-  Versioned wrapper = versioned(r);
+  Versioned wrapper;
   WireReader& w = wrapper.body;
   error.clear();
   auto fail = [&](std::string why) {
     error = "OSDMap: " + (error.empty() ? why : error);
     return false;
   };
-  if (!w.ok()) return fail("shorter than its header says");
-  if (wrapper.v < 8) return fail("an encoding older than luminous (wrapper v" + std::to_string(wrapper.v) + ")");
+  if (std::string why; !open_wrapper(r, wrapper, why)) return fail(why);
   if (!decode_client_section(w, m, error)) return fail("a field does not decode");
   skip_versioned(w);  // the OSDs' own section
   const size_t crc_at = 6 + w.position();
@@ -259,15 +268,14 @@ bool decode_osdmap(std::span<const uint8_t> bytes, OsdMap& out, std::string& err
 
 bool apply_incremental(std::span<const uint8_t> bytes, OsdMap& map, std::string& error) {
   WireReader r(bytes);
-  Versioned wrapper = versioned(r);
+  Versioned wrapper;
   WireReader& w = wrapper.body;
   error.clear();
   auto fail = [&](std::string why) {
     error = "OSDMap incremental: " + (error.empty() ? why : error);
     return false;
   };
-  if (!w.ok()) return fail("shorter than its header says");
-  if (wrapper.v < 8) return fail("an encoding older than luminous (wrapper v" + std::to_string(wrapper.v) + ")");
+  if (std::string why; !open_wrapper(r, wrapper, why)) return fail(why);
   Versioned client = versioned(w);
   WireReader& b = client.body;
   if (!b.ok() || client.v < 7) return fail("its client section does not decode");
