@@ -18,12 +18,11 @@ CephClusterView query_ceph_cluster(Transport& transport, const HostPort& mon,
   auto [front, unused] = s.call(rados::kMsgMonSubscribe, subscribe, proto::kMsgOsdMap,
                                 "the osdmap", rados::kMonSubscribeHeadVersion,
                                 rados::kMonSubscribeCompatVersion);
-  rados::OsdMapMessage message;
-  std::string error;
-  if (!rados::decode_osdmap_message(front, message, error) ||
-      !rados::apply_osdmap_message(message, v.osdmap, error))
+  const auto message = proto::decode_osd_map(front);
+  rados::OsdMap map;
+  std::string error = message ? "" : "MOSDMap: " + std::string(to_string(message.error()));
+  if (!message || !rados::apply_osdmap_message(*message, map, error))
     throw StartupError(fmt::format("the monitor's osdmap does not decode: {}", error), 1);
-  const rados::OsdMap& map = v.osdmap;
   if (map.epoch == 0) throw StartupError("the monitor answered with no osdmap", 1);
   v.osdmap_epoch = map.epoch;
   const auto id = map.pool_id(pool);

@@ -15,12 +15,10 @@
 
 #include "dataplane/transport/address.h"
 #include "dataplane/transport/transport.h"
-#include "rados/osdmap.h"
 
 namespace pollmsgr::perf {
 
 struct CephClusterView {
-  rados::OsdMap osdmap;
   uint64_t global_id = 0;
   uint32_t osdmap_epoch = 0;
   std::string pool_name;

@@ -71,15 +71,6 @@ std::vector<uint8_t> MonSession::command(const proto::Fsid& fsid, const std::str
   return output;
 }
 
-nlohmann::json MonSession::command_json(const proto::Fsid& fsid, const nlohmann::json& cmd) {
-  const std::string text = cmd.dump();
-  const std::vector<uint8_t> output = command(fsid, text);
-  auto json = nlohmann::json::parse(output.begin(), output.end(), nullptr, false);
-  if (json.is_discarded())
-    throw StartupError(fmt::format("{} answered `{}` with output that is not JSON", where_, text), 1);
-  return json;
-}
-
 void MonSession::on_message(const proto::MessageView& m) {
   if (got_ || m.header.type != want_type_) return;  // e.g. a monmap the mon pushes
   front_.assign(m.front.begin(), m.front.end());

@@ -11,8 +11,6 @@
 #include <utility>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "dataplane/transport/transport.h"
 #include "proto/mon_messages.h"
 #include "proto/session.h"
@@ -35,8 +33,6 @@ class MonSession final : public proto::SessionHandler {
                                                              uint16_t compat_version = 1);
   // A command (one JSON object); its output bytes. The mon's own error text when it refuses.
   std::vector<uint8_t> command(const proto::Fsid& fsid, const std::string& json_text);
-  // The same, for a command whose output is JSON.
-  nlohmann::json command_json(const proto::Fsid& fsid, const nlohmann::json& cmd);
 
   void on_message(const proto::MessageView& m) override;
 

@@ -273,7 +273,7 @@ void OsdClientDispatcher::on_message(Connection& c, const proto::MessageView& m)
 }
 
 void OsdClientDispatcher::follow_map(Connection& c, const proto::MessageView& m) {
-  auto e = proto::decode_osd_map_epochs(m.front);
+  auto e = proto::decode_osd_map(m.front);
   if (!e) return fail(c, "the OSD sent an osdmap that does not decode");
   const uint32_t newest = e->newest_known();
   if (newest > epoch_) {

@@ -1,5 +1,7 @@
 #include "proto/osd_messages.h"
 
+#include <algorithm>
+
 #include <cstdio>
 
 #include "proto/wire.h"
@@ -317,26 +319,34 @@ ProtoError decode_osd_op_reply(std::span<const uint8_t> front, uint16_t header_v
 // --- MOSDMap: fsid | map<epoch, bufferlist> incremental | map<epoch, bufferlist> full |
 //     u32 oldest | u32 newest (v2+) | ...
 
-Result<OsdMapEpochs> decode_osd_map_epochs(std::span<const uint8_t> front) {
+uint32_t OsdMapMessage::first() const {
+  const uint32_t a = incrementals.empty() ? 0 : incrementals.begin()->first;
+  const uint32_t b = fulls.empty() ? 0 : fulls.begin()->first;
+  return a && b ? std::min(a, b) : a | b;
+}
+
+uint32_t OsdMapMessage::last() const {
+  return std::max(incrementals.empty() ? 0 : incrementals.rbegin()->first,
+                  fulls.empty() ? 0 : fulls.rbegin()->first);
+}
+
+Result<OsdMapMessage> decode_osd_map(std::span<const uint8_t> front) {
   WireReader r(front);
-  OsdMapEpochs e;
-  r.bytes(16);  // fsid
-  for (int kind = 0; kind < 2; ++kind) {  // incremental maps, then full ones
-    const uint32_t n = r.u32();
-    if (n > r.remaining() / 8) return ProtoError::kMalformedPayload;
-    for (uint32_t i = 0; i < n; ++i) {
+  OsdMapMessage m;
+  auto fsid = r.bytes(16);
+  if (r.ok()) std::copy(fsid.begin(), fsid.end(), m.fsid.begin());
+  for (auto* maps : {&m.incrementals, &m.fulls}) {  // incrementals come first
+    for (uint32_t i = 0, n = r.count(8); i < n && r.ok(); ++i) {
       const uint32_t epoch = r.u32();
-      r.blob();
-      if (e.first == 0 || epoch < e.first) e.first = epoch;
-      if (epoch > e.last) e.last = epoch;
+      (*maps)[epoch] = r.blob();
     }
   }
-  if (r.remaining() >= 8) {
-    e.oldest = r.u32();
-    e.newest = r.u32();
+  if (r.remaining() >= 8) {  // v2 on
+    m.oldest = r.u32();
+    m.newest = r.u32();
   }
   if (!r.ok()) return ProtoError::kMalformedPayload;
-  return e;
+  return m;
 }
 
 }  // namespace pollmsgr::proto

@@ -7,6 +7,7 @@
 // the front, and decoders point into the received frame (no copy).
 #include <array>
 #include <cstdint>
+#include <map>
 #include <span>
 #include <string>
 #include <string_view>
@@ -137,14 +138,17 @@ size_t encode_front(std::span<uint8_t> out, const OsdOpReply& reply);  // v8; 0 
 ProtoError decode_osd_op_reply(std::span<const uint8_t> front, uint16_t header_version,
                                size_t data_len, OsdOpReply& out);
 
-// What an MOSDMap says about epochs (the maps themselves are not decoded): the OSD sends one
-// when a client's epoch is older than the PG's, and drops the op. The newest epoch is what a
-// client resends with.
-struct OsdMapEpochs {
-  uint32_t first = 0, last = 0;   // of the maps it carries (0 when none)
+// MOSDMap: incremental and full maps by epoch, in place (spans into the front; rados/ decodes
+// them). The mon sends one on subscription; an OSD when a client's epoch is older than the
+// PG's, and drops the op: the newest epoch is what a client resends with.
+struct OsdMapMessage {
+  std::array<uint8_t, 16> fsid{};
+  std::map<uint32_t, std::span<const uint8_t>> incrementals, fulls;
   uint32_t oldest = 0, newest = 0;  // the cluster's, as the sender knows them
-  uint32_t newest_known() const { return newest > last ? newest : last; }
+  uint32_t first() const;  // of the maps it carries (0 when none)
+  uint32_t last() const;
+  uint32_t newest_known() const { return newest > last() ? newest : last(); }
 };
-Result<OsdMapEpochs> decode_osd_map_epochs(std::span<const uint8_t> front);
+Result<OsdMapMessage> decode_osd_map(std::span<const uint8_t> front);
 
 }  // namespace pollmsgr::proto

@@ -15,29 +15,9 @@ std::vector<uint8_t> encode_mon_subscribe(const MonSubscribe& m) {
   return out;
 }
 
-bool decode_osdmap_message(std::span<const uint8_t> front, OsdMapMessage& out, std::string& error) {
-  proto::WireReader r(front);
-  out = OsdMapMessage{};
-  auto fsid = r.bytes(16);
-  if (r.ok()) std::copy(fsid.begin(), fsid.end(), out.fsid.begin());
-  for (auto* maps : {&out.incrementals, &out.fulls}) {  // incrementals come first
-    for (uint32_t i = 0, n = r.count(8); i < n && r.ok(); ++i) {
-      const uint32_t epoch = r.u32();
-      (*maps)[epoch] = r.blob();
-    }
-  }
-  if (r.remaining() >= 8) {  // v2 on
-    out.oldest = r.u32();
-    out.newest = r.u32();
-  }
-  if (!r.ok()) error = "MOSDMap: it ends before its last map";
-  return r.ok();
-}
-
-bool apply_osdmap_message(const OsdMapMessage& m, OsdMap& map, std::string& error, bool* gap) {
+bool apply_osdmap_message(const proto::OsdMapMessage& m, OsdMap& map, std::string& error, bool* gap) {
   if (gap) *gap = false;
-  const uint32_t last = std::max(m.incrementals.empty() ? 0 : m.incrementals.rbegin()->first,
-                                 m.fulls.empty() ? 0 : m.fulls.rbegin()->first);
+  const uint32_t last = m.last();
   if (last <= map.epoch) return true;  // nothing new
   // Without the next incremental, start from the newest full map (Ceph's Objecter does too).
   if (map.epoch == 0 || !m.incrementals.contains(map.epoch + 1)) {

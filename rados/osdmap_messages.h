@@ -1,15 +1,15 @@
 #pragma once
 // The two messages that keep a client's OSDMap current, as Ceph 16.2.15 encodes them:
 //   MMonSubscribe  "send me osdmaps from epoch N on" (start 0: the newest full map)
-//   MOSDMap        full and incremental maps, from the mon or from any OSD (proto::kMsgOsdMap)
+//   MOSDMap        full and incremental maps, from the mon or from any OSD (proto::decode_osd_map)
 // and bringing an OsdMap up to date from an MOSDMap. Sans-I/O.
 #include <cstdint>
-#include <map>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "proto/osd_messages.h"
 #include "rados/osdmap.h"
 
 namespace pollmsgr::rados {
@@ -24,19 +24,11 @@ struct MonSubscribe {
 };
 std::vector<uint8_t> encode_mon_subscribe(const MonSubscribe& m);
 
-// MOSDMap's front, the maps in place (spans into it).
-struct OsdMapMessage {
-  std::array<uint8_t, 16> fsid{};
-  std::map<uint32_t, std::span<const uint8_t>> incrementals, fulls;  // by epoch
-  uint32_t oldest = 0, newest = 0;  // the sender's range of maps
-};
-bool decode_osdmap_message(std::span<const uint8_t> front, OsdMapMessage& out, std::string& error);
-
 // Moves `map` to the newest epoch the message makes reachable: an incremental for each next
 // epoch, or a full map (the newest, when the map is empty or the message skips epochs). Returns
 // false with `error` when a map in it does not decode; the map is then at the last good epoch.
 // Maps older than `map` are ignored. `gap` is set when the message starts past map.epoch + 1
 // with no full map to bridge it: the client must ask for the missing epochs.
-bool apply_osdmap_message(const OsdMapMessage& m, OsdMap& map, std::string& error, bool* gap = nullptr);
+bool apply_osdmap_message(const proto::OsdMapMessage& m, OsdMap& map, std::string& error, bool* gap = nullptr);
 
 }  // namespace pollmsgr::rados

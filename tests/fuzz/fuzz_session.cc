@@ -33,7 +33,7 @@ struct DecodingHandler : SessionHandler {
     if (decode_osd_op(m.front, v, m.data.size(), op) == ProtoError::kOk) bytes += op.ops.count;
     if (decode_osd_op_reply(m.front, v, m.data.size(), reply) == ProtoError::kOk)
       bytes += reply.object.size();
-    if (auto e = decode_osd_map_epochs(m.front)) bytes += e->newest_known();
+    if (auto e = decode_osd_map(m.front)) bytes += e->newest_known();
     if (auto a = decode_mon_command_ack(m.front)) bytes += a->status.size();
     if (auto f = decode_mon_map_fsid(m.front)) bytes += (*f)[0];
   }

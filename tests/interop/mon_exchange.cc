@@ -6,6 +6,7 @@
 // same bytes. Prints each step; exits 0 only when all happened.
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 
 #include "apps/mon_session.h"
 #include "apps/perf_common.h"

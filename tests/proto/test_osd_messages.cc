@@ -255,15 +255,15 @@ TEST(OsdMessages, OsdMapEpochsFromTheMonsMap) {
                                 Role::kClient);
   const auto& m = h.messages[4];
   ASSERT_EQ(m.type, kMsgOsdMap);
-  auto e = decode_osd_map_epochs(m.front_bytes);
+  auto e = decode_osd_map(m.front_bytes);
   ASSERT_TRUE(e.ok());
-  EXPECT_EQ(e->first, 1u);
-  EXPECT_EQ(e->last, 1u);
+  EXPECT_EQ(e->first(), 1u);
+  EXPECT_EQ(e->last(), 1u);
   EXPECT_EQ(e->newest_known(), 1u);
-  EXPECT_FALSE(decode_osd_map_epochs(std::span(m.front_bytes).first(30)).ok());
+  EXPECT_FALSE(decode_osd_map(std::span(m.front_bytes).first(30)).ok());
   auto hostile = m.front_bytes;
   store_le<uint32_t>(&hostile[16], 0xffffffff);  // a map count no front could hold
-  EXPECT_FALSE(decode_osd_map_epochs(hostile).ok());
+  EXPECT_FALSE(decode_osd_map(hostile).ok());
 }
 
 TEST(MonMessages, FsidAndCommandsAsCephSentThem) {
